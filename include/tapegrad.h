@@ -1,0 +1,15 @@
+/* tapegrad: a reverse-mode autograd tape of registered local derivative rules. */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tapegrad/status.h"
+#include "tapegrad/tensor.h"
+#include "tapegrad/rule.h"
+#include "tapegrad/tape.h"
+#include "tapegrad/ops.h"
+#include "tapegrad/local.h"
+#include "tapegrad/gradcheck.h"
+#include "tapegrad/pcg32.h"
+#include "tapegrad/prob.h"
+
+#endif

@@ -1,0 +1,54 @@
+/* The standalone local-gradient API: each rule's value and derivative (or
+ * vector-Jacobian product) in double precision, with no tape. This is the reference
+ * the float32 tape is measured against.
+ *
+ * `at` may be NULL; otherwise it receives TG_POINT_KINK where the derivative law's
+ * side condition fails (relu at 0: the one-sided value from rules.md is returned) and
+ * TG_POINT_BAD_PARAM when a parameter is outside its domain (the result is then NaN). */
+#ifndef TAPEGRAD_LOCAL_H
+#define TAPEGRAD_LOCAL_H
+
+#include <stddef.h>
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { TG_POINT_SMOOTH = 0, TG_POINT_KINK = 1, TG_POINT_BAD_PARAM = 2 } tg_point;
+
+TG_API double tg_local_relu(double x);
+TG_API double tg_local_relu_deriv(double x, tg_point *at);
+TG_API double tg_local_leaky_relu(double x, double a);
+TG_API double tg_local_leaky_relu_deriv(double x, double a, tg_point *at);
+TG_API double tg_local_elu(double x, double a);
+TG_API double tg_local_elu_deriv(double x, double a, tg_point *at);
+TG_API double tg_local_sigmoid(double x);
+TG_API double tg_local_sigmoid_deriv(double x, tg_point *at);
+TG_API double tg_local_tanh(double x);
+TG_API double tg_local_tanh_deriv(double x, tg_point *at);
+TG_API double tg_local_gelu(double x);
+TG_API double tg_local_gelu_deriv(double x, tg_point *at);
+TG_API double tg_local_gelu_erf(double x);
+TG_API double tg_local_gelu_erf_deriv(double x, tg_point *at);
+TG_API double tg_local_softplus(double x);
+TG_API double tg_local_softplus_deriv(double x, tg_point *at);
+TG_API double tg_local_silu(double x);
+TG_API double tg_local_silu_deriv(double x, tg_point *at);
+TG_API double tg_local_safe_log(double x, double eps);
+TG_API double tg_local_safe_log_deriv(double x, double eps, tg_point *at);
+TG_API double tg_local_smooth_abs(double x, double eps);
+TG_API double tg_local_smooth_abs_deriv(double x, double eps, tg_point *at);
+
+/* The linear layer y = W x + b for one input vector, W [out,in], cotangent d [out]:
+ * dW = d x^T [out,in], dx = W^T d [in], db = d [out]. Each writes (not adds) its result. */
+TG_API void tg_local_linear_grad_weight(size_t out, size_t in, const double *d, const double *x,
+                                        double *dW);
+TG_API void tg_local_linear_grad_input(size_t out, size_t in, const double *W, const double *d,
+                                       double *dx);
+TG_API void tg_local_linear_grad_bias(size_t out, const double *d, double *db);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+/* Typed wrappers: one per built-in rule, each a tg_apply of that rule.
+ * Every wrapper returns NULL (and records the error on the tape) on bad input. */
+#ifndef TAPEGRAD_OPS_H
+#define TAPEGRAD_OPS_H
+
+#include "tape.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Elementwise activations; the output has x's shape. */
+TG_API tg_tensor *tg_relu(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, float alpha); /* alpha > 0; 0.01 default */
+TG_API tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, float alpha);        /* 1.0 default */
+TG_API tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x);       /* tanh form */
+TG_API tg_tensor *tg_gelu_erf(tg_tape *t, tg_tensor *x);   /* exact, x * Phi(x) */
+TG_API tg_tensor *tg_softplus(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_silu(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_safe_log(tg_tape *t, tg_tensor *x, float eps);     /* eps > 0; 1e-6 default */
+TG_API tg_tensor *tg_smooth_abs(tg_tape *t, tg_tensor *x, float eps);   /* eps > 0; 1e-6 default */
+
+/* y = x W^T + b: x [B,in], W [out,in] (PyTorch layout), b [out]; y [B,out]. */
+TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b);
+/* Elementwise; one operand may have the trailing shape of the other (a bias [n]
+ * against [B,n]) and is then repeated over the leading dimensions. */
+TG_API tg_tensor *tg_add(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_sub(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_mul(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_scale(tg_tape *t, tg_tensor *x, float s);  /* s * x */
+TG_API tg_tensor *tg_sum(tg_tape *t, tg_tensor *x);             /* all elements, rank 0 */
+TG_API tg_tensor *tg_mean(tg_tape *t, tg_tensor *x);            /* all elements, rank 0 */
+TG_API tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b); /* [M,K] x [K,N] */
+TG_API tg_tensor *tg_concat(tg_tape *t, tg_tensor *a, tg_tensor *b); /* along the last axis */
+/* mean over all elements of (pred - target)^2, rank 0. */
+TG_API tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *pred, tg_tensor *target);
+/* mean over the batch of -log softmax(logits)[label]: logits [B,C], labels [B] holding
+ * integer class indices in [0, C) as floats (exact up to 2^24). Log-sum-exp stable. */
+TG_API tg_tensor *tg_softmax_cross_entropy(tg_tape *t, tg_tensor *logits, tg_tensor *labels);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,58 @@
+/* Status codes, error messages and the allocation hook. */
+#ifndef TAPEGRAD_STATUS_H
+#define TAPEGRAD_STATUS_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_API __attribute__((visibility("default")))
+#else
+#define TG_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TG_OK = 0,
+    TG_ERR_NULL,       /* a required pointer argument was NULL */
+    TG_ERR_ARITY,      /* wrong number of inputs or parameters for a rule */
+    TG_ERR_SHAPE,      /* shapes do not fit the rule */
+    TG_ERR_RANK,       /* rank above TG_MAX_RANK */
+    TG_ERR_SIZE,       /* a zero dimension, or an element count that overflows size_t */
+    TG_ERR_PARAM,      /* a rule parameter outside its domain (eps <= 0, non-finite, ...) */
+    TG_ERR_DOMAIN,     /* tensor data outside a rule's domain (a class label out of range) */
+    TG_ERR_NOMEM,      /* the allocator returned NULL */
+    TG_ERR_NOT_FOUND,  /* no rule of that name */
+    TG_ERR_EXISTS,     /* a rule of that name is already registered */
+    TG_ERR_FULL,       /* the registry has no room for another rule */
+    TG_ERR_TAPE,       /* tensor belongs to another tape, or the tape holds no such record */
+    TG_ERR_STATE       /* the call does not make sense now (e.g. backward on a gradient-free output) */
+} tg_status;
+
+/* A fixed English description of a status code; never NULL. */
+TG_API const char *tg_strerror(tg_status s);
+
+/* The message of the last failed tapegrad call in the calling thread: it names the
+ * function or rule and the shapes involved. "" when nothing has failed yet. */
+TG_API const char *tg_last_error(void);
+TG_API tg_status tg_last_status(void);
+
+/* Every allocation of the library goes through this hook. Install it before creating
+ * any tapegrad object and keep it until all of them are freed; NULL restores malloc.
+ * alloc must return memory aligned for any type (as malloc does); the library aligns
+ * tensor data itself. This process-wide setting exists so that tests and embedders can
+ * count allocations or make the Nth one fail. */
+typedef struct {
+    void *(*alloc)(size_t size, void *ctx);
+    void (*free)(void *ptr, void *ctx);
+    void *ctx;
+} tg_allocator;
+
+TG_API void tg_set_allocator(const tg_allocator *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

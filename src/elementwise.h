@@ -1,0 +1,75 @@
+/* Loop drivers for elementwise rules. The element functions are passed as constants
+ * to always-inlined drivers, so each rule compiles to a plain loop with the element
+ * function inlined: no call through a pointer per element. */
+#ifndef TAPEGRAD_ELEMENTWISE_H
+#define TAPEGRAD_ELEMENTWISE_H
+
+#include "internal.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TG__INLINE static inline __attribute__((always_inline))
+#else
+#define TG__INLINE static inline
+#endif
+
+typedef float (*tg__elem_fn)(float x, const float *param);
+typedef int (*tg__kink_fn)(float x, const float *param);
+
+/* y[i] = f(x[i]) */
+TG__INLINE tg_status tg__map_forward(tg_node *n, tg__elem_fn f)
+{
+    const float *x = n->in[0]->data;
+    float *y = n->out->data;
+    const float *p = n->param;
+    const size_t len = n->out->size;
+    for (size_t i = 0; i < len; i++)
+        y[i] = f(x[i], p);
+    return TG_OK;
+}
+
+/* gx[i] += gy[i] * f'(x[i]); counts x[i] at kinks when kink is non-NULL. */
+TG__INLINE tg_status tg__map_backward(tg_node *n, tg__elem_fn df, tg__kink_fn kink)
+{
+    const float *x = n->in[0]->data;
+    const float *gy = n->out->grad;
+    float *gx = n->in[0]->grad;
+    const float *p = n->param;
+    const size_t len = n->out->size;
+    if (gx)
+        for (size_t i = 0; i < len; i++)
+            gx[i] += gy[i] * df(x[i], p);
+    if (kink) {
+        size_t k = 0;
+        for (size_t i = 0; i < len; i++)
+            k += (size_t)kink(x[i], p);
+        n->kinks += k;
+    }
+    return TG_OK;
+}
+
+/* Parameter domains shared by the one-parameter rules (eps, alpha). */
+TG__INLINE int tg__param_finite(float v) { return v - v == 0.0f; }
+TG__INLINE int tg__param_positive(float v) { return tg__param_finite(v) && v > 0.0f; }
+
+/* infer for one-parameter elementwise rules: refuse a bad parameter, else same shape. */
+static inline tg_status tg__infer_param_positive(tg_node *n, size_t *rank,
+                                                 size_t shape[TG_MAX_RANK])
+{
+    if (!tg__param_positive(n->param[0])) {
+        n->why = "parameter must be > 0 and finite";
+        return TG_ERR_PARAM;
+    }
+    return tg_infer_same_shape(n, rank, shape);
+}
+
+static inline tg_status tg__infer_param_finite(tg_node *n, size_t *rank,
+                                               size_t shape[TG_MAX_RANK])
+{
+    if (!tg__param_finite(n->param[0])) {
+        n->why = "parameter must be finite";
+        return TG_ERR_PARAM;
+    }
+    return tg_infer_same_shape(n, rank, shape);
+}
+
+#endif

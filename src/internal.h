@@ -1,0 +1,56 @@
+/* Library-internal declarations. Nothing here is exported: the library is built with
+ * -fvisibility=hidden and only TG_API names leave it. Internal names use `tg__`. */
+#ifndef TAPEGRAD_INTERNAL_H
+#define TAPEGRAD_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include "tapegrad.h"
+
+/* --- allocation (alloc.c): the one path to memory --- */
+void *tg__alloc(size_t size);
+void tg__free(void *ptr);
+/* a * b, or 0 with *overflow set when it does not fit in size_t */
+size_t tg__mul_size(size_t a, size_t b, int *overflow);
+
+/* --- errors (error.c): thread-local last error --- */
+#if defined(__GNUC__) || defined(__clang__)
+#define TG__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TG__PRINTF(f, a)
+#endif
+/* Records status and message as this thread's last error; returns s. */
+tg_status tg__fail(tg_status s, const char *fmt, ...) TG__PRINTF(2, 3);
+/* Formats the shapes of n tensors as "[2,3], [3]" into buf. */
+void tg__shapes_str(tg_tensor *const *t, size_t n, char *buf, size_t len);
+
+/* --- arena (arena.c): tape memory, reused by reset --- */
+typedef struct tg__block tg__block;
+typedef struct {
+    tg__block *head;    /* current block; older ones follow */
+    size_t used;        /* bytes used in head */
+    size_t total;       /* capacity of all blocks together */
+} tg__arena;
+void *tg__arena_alloc(tg__arena *a, size_t bytes);   /* 64-byte aligned, NULL on failure */
+void tg__arena_reset(tg__arena *a);                  /* keeps one block of the total size */
+void tg__arena_free(tg__arena *a);
+
+/* --- shapes (tensor.c) --- */
+/* Validates rank and shape and returns the element count in *size. */
+tg_status tg__check_shape(const char *who, size_t rank, const size_t *shape, size_t *size);
+int tg__same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* --- matrix product (gemm.c): the one GEMM entry point ---
+ * C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op(A) is [M,K] (A stored [K,M]
+ * when ta), op(B) is [K,N] (B stored [N,K] when tb). beta 0 ignores C's old contents. */
+void tg__gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+              size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+/* --- built-in rules (one file each under rules/) --- */
+extern const tg_rule tg__rule_relu, tg__rule_leaky_relu, tg__rule_elu, tg__rule_sigmoid,
+    tg__rule_tanh, tg__rule_gelu, tg__rule_gelu_erf, tg__rule_softplus, tg__rule_silu,
+    tg__rule_safe_log, tg__rule_smooth_abs, tg__rule_linear, tg__rule_add, tg__rule_sub,
+    tg__rule_mul, tg__rule_scale, tg__rule_sum, tg__rule_mean, tg__rule_matmul,
+    tg__rule_concat, tg__rule_mse_loss, tg__rule_softmax_cross_entropy;
+
+#endif

@@ -1,0 +1,105 @@
+/* The rule registry: the built-ins (a constant table) and the users' rules. The user
+ * table is the library's only shared mutable state, so a mutex guards it. */
+#include <pthread.h>
+#include <string.h>
+#include "internal.h"
+
+static const tg_rule *const builtins[] = {
+    &tg__rule_relu, &tg__rule_leaky_relu, &tg__rule_elu, &tg__rule_sigmoid, &tg__rule_tanh,
+    &tg__rule_gelu, &tg__rule_gelu_erf, &tg__rule_softplus, &tg__rule_silu,
+    &tg__rule_safe_log, &tg__rule_smooth_abs, &tg__rule_linear, &tg__rule_add,
+    &tg__rule_sub, &tg__rule_mul, &tg__rule_scale, &tg__rule_sum, &tg__rule_mean,
+    &tg__rule_matmul, &tg__rule_concat, &tg__rule_mse_loss, &tg__rule_softmax_cross_entropy,
+};
+#define N_BUILTIN (sizeof builtins / sizeof builtins[0])
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static const tg_rule *user[TG_MAX_USER_RULES];
+static size_t n_user;
+
+static const tg_rule *find_locked(const char *name)
+{
+    for (size_t i = 0; i < N_BUILTIN; i++)
+        if (strcmp(builtins[i]->name, name) == 0)
+            return builtins[i];
+    for (size_t i = 0; i < n_user; i++)
+        if (strcmp(user[i]->name, name) == 0)
+            return user[i];
+    return NULL;
+}
+
+static tg_status check_rule(const tg_rule *r)
+{
+    if (!r)
+        return tg__fail(TG_ERR_NULL, "tg_rule_register: rule is NULL");
+    if (!r->name || !r->name[0])
+        return tg__fail(TG_ERR_NULL, "tg_rule_register: rule has no name");
+    if (!r->infer || !r->forward || !r->backward)
+        return tg__fail(TG_ERR_NULL, "tg_rule_register: %s: infer, forward and backward "
+                        "are required", r->name);
+    if (r->arity < 1 || r->arity > TG_MAX_ARITY)
+        return tg__fail(TG_ERR_ARITY, "tg_rule_register: %s: arity %zu is outside 1..%d",
+                        r->name, r->arity, TG_MAX_ARITY);
+    if (r->n_params > TG_MAX_PARAMS)
+        return tg__fail(TG_ERR_ARITY, "tg_rule_register: %s: %zu parameters, at most %d",
+                        r->name, r->n_params, TG_MAX_PARAMS);
+    for (size_t i = 0; i < r->n_params; i++)
+        if (!r->param_names[i])
+            return tg__fail(TG_ERR_NULL, "tg_rule_register: %s: parameter %zu has no name",
+                            r->name, i);
+    return TG_OK;
+}
+
+tg_status tg_rule_register(const tg_rule *rule)
+{
+    tg_status s = check_rule(rule);
+    if (s != TG_OK)
+        return s;
+    pthread_mutex_lock(&lock);
+    if (find_locked(rule->name))
+        s = tg__fail(TG_ERR_EXISTS, "tg_rule_register: a rule named \"%s\" exists",
+                     rule->name);
+    else if (n_user == TG_MAX_USER_RULES)
+        s = tg__fail(TG_ERR_FULL, "tg_rule_register: %s: the registry holds %d user rules",
+                     rule->name, TG_MAX_USER_RULES);
+    else
+        user[n_user++] = rule;
+    pthread_mutex_unlock(&lock);
+    return s;
+}
+
+const tg_rule *tg_rule_find(const char *name)
+{
+    const tg_rule *r;
+    if (!name) {
+        tg__fail(TG_ERR_NULL, "tg_rule_find: name is NULL");
+        return NULL;
+    }
+    pthread_mutex_lock(&lock);
+    r = find_locked(name);
+    pthread_mutex_unlock(&lock);
+    if (!r)
+        tg__fail(TG_ERR_NOT_FOUND, "tg_rule_find: no rule named \"%s\"", name);
+    return r;
+}
+
+size_t tg_rule_count(void)
+{
+    size_t n;
+    pthread_mutex_lock(&lock);
+    n = N_BUILTIN + n_user;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+const tg_rule *tg_rule_at(size_t i)
+{
+    const tg_rule *r = NULL;
+    pthread_mutex_lock(&lock);
+    if (i < N_BUILTIN)
+        r = builtins[i];
+    else if (i - N_BUILTIN < n_user)
+        r = user[i - N_BUILTIN];
+    pthread_mutex_unlock(&lock);
+    return r;
+}
