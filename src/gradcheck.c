@@ -120,10 +120,10 @@ static void consider(tg_gradcheck_result *r, const tg_gradcheck_opts *op, size_t
 }
 
 /* Moves every element by +-h v_j at once and compares L(x+hv) - L(x-hv) with
- * <J^T u, step>; orig holds the unmoved values. */
+ * <J^T u, step>; orig holds the unmoved values, kink marks elements skipped as kinks. */
 static tg_status adjoint(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, size_t n_wrt,
-                         const double *grad, float *orig, double h, const tg_gradcheck_opts *op,
-                         tg_gradcheck_result *r)
+                         const double *grad, const float *orig, const unsigned char *kink,
+                         double h, const tg_gradcheck_opts *op, tg_gradcheck_result *r)
 {
     double L[2], rhs = 0.0, scale = 0.0;
     const tg_pcg32 start = *rng;
@@ -132,7 +132,8 @@ static tg_status adjoint(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, siz
         *rng = start;   /* the same v on both sides */
         for (size_t k = 0; k < n_wrt; k++)
             for (size_t j = 0; j < wrt[k]->size; j++, at++) {
-                const double v = 2.0 * tg_pcg32_float(rng) - 1.0;
+                /* elements on a kink stay put: no derivative exists there */
+                const double v = kink[at] ? 0.0 : 2.0 * tg_pcg32_float(rng) - 1.0;
                 wrt[k]->data[j] = (float)(orig[at] + (side ? -h : h) * v);
             }
         L[side] = eval(o);
@@ -173,8 +174,8 @@ static tg_status check_args(tg_graph_fn f, tg_tensor *const *wrt, size_t n_wrt,
 /* Per-element central differences over every wrt element; an element that fails is
  * skipped instead when it sits on a kink, where no derivative exists to compare. */
 static tg_status elements(objective *o, tg_tensor *const *wrt, size_t n_wrt,
-                          const double *grad, double h, const tg_gradcheck_opts *op,
-                          tg_gradcheck_result *r)
+                          const double *grad, unsigned char *kink, double h,
+                          const tg_gradcheck_opts *op, tg_gradcheck_result *r)
 {
     const double L0 = eval(o);
     size_t at = 0;
@@ -187,8 +188,9 @@ static tg_status elements(objective *o, tg_tensor *const *wrt, size_t n_wrt,
             if (s != TG_OK)
                 return s;
             numeric = 0.5 * (fwd + bwd);
-            if (!(fabs(grad[at] - numeric) <= op->atol + op->rtol * fabs(numeric)) &&
-                at_kink(o, &wrt[k]->data[j], h, L0, fwd - bwd))
+            kink[at] = !(fabs(grad[at] - numeric) <= op->atol + op->rtol * fabs(numeric)) &&
+                       at_kink(o, &wrt[k]->data[j], h, L0, fwd - bwd);
+            if (kink[at])
                 r->skipped++;
             else
                 consider(r, op, k, j, grad[at], numeric);
@@ -206,6 +208,7 @@ tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n
     tg_pcg32 rng;
     double *grad = NULL;
     float *u = NULL, *orig = NULL;
+    unsigned char *kink = NULL;
     size_t total = 0, at = 0;
     tg_status s = check_args(f, wrt, n_wrt, res);
     if (s != TG_OK)
@@ -222,7 +225,8 @@ tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n
         total += wrt[k]->size;
     o.tape = tg_tape_new();
     orig = tg__alloc(total * sizeof *orig);
-    if (!o.tape || !orig) {
+    kink = tg__alloc(total);
+    if (!o.tape || !orig || !kink) {
         s = tg__fail(TG_ERR_NOMEM, "tg_gradcheck: out of memory");
         goto done;
     }
@@ -231,15 +235,16 @@ tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n
             orig[at++] = wrt[k]->data[j];
     s = analytic(&o, &rng, wrt, n_wrt, &grad, &u);
     if (s == TG_OK)
-        s = elements(&o, wrt, n_wrt, grad, op.h, &op, res);
+        s = elements(&o, wrt, n_wrt, grad, kink, op.h, &op, res);
     if (s == TG_OK)
-        s = adjoint(&o, &rng, wrt, n_wrt, grad, orig, op.h, &op, res);
+        s = adjoint(&o, &rng, wrt, n_wrt, grad, orig, kink, op.h, &op, res);
 done:
     for (size_t k = 0; k < n_wrt; k++)
         tg_zero_grad(wrt[k]);
     tg__free(grad);
     tg__free(u);
     tg__free(orig);
+    tg__free(kink);
     tg_tape_free(o.tape);
     return s;
 }

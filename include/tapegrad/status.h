@@ -40,10 +40,10 @@ TG_API const char *tg_last_error(void);
 TG_API tg_status tg_last_status(void);
 
 /* Every allocation of the library goes through this hook. Install it before creating
- * any tapegrad object and keep it until all of them are freed; NULL restores malloc.
- * alloc must return memory aligned for any type (as malloc does); the library aligns
- * tensor data itself. This process-wide setting exists so that tests and embedders can
- * count allocations or make the Nth one fail. */
+ * any tapegrad object and keep it (and the struct, which is not copied) until all of
+ * them are freed; NULL restores malloc/free. alloc must return memory aligned as malloc's
+ * is; the library aligns tensor data itself. This one process-wide setting exists so that
+ * tests and embedders can count allocations or make the Nth one fail. */
 typedef struct {
     void *(*alloc)(size_t size, void *ctx);
     void (*free)(void *ptr, void *ctx);

@@ -1,0 +1,25 @@
+#include <math.h>
+#include "testutil.h"
+
+tg_tensor *tu_random(tg_kind kind, size_t rank, const size_t *shape, tg_pcg32 *rng, float lo,
+                     float hi)
+{
+    tg_tensor *t = tg_tensor_new(kind, rank, shape);
+    if (t)
+        for (size_t i = 0; i < t->size; i++)
+            t->data[i] = lo + (hi - lo) * tg_pcg32_float(rng);
+    return t;
+}
+
+double tu_scaled_diff(const float *a, const double *b, size_t n, double floor)
+{
+    double worst = 0.0, scale = floor;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        if (!(d <= worst))
+            worst = d;   /* NaN propagates as the worst */
+    }
+    return worst / scale;
+}
