@@ -22,7 +22,8 @@ TG_API tg_tensor *tg_silu(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_safe_log(tg_tape *t, tg_tensor *x, float eps);     /* eps > 0; 1e-6 default */
 TG_API tg_tensor *tg_smooth_abs(tg_tape *t, tg_tensor *x, float eps);   /* eps > 0; 1e-6 default */
 
-/* y = x W^T + b: x [B,in], W [out,in] (PyTorch layout), b [out]; y [B,out]. */
+/* y = x W^T + b: x [B,in], W [out,in] (PyTorch layout), b [out]; y [B,out].
+ * x may also be one vector [in], giving y [out] (rules.md's y = W x + b). */
 TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b);
 /* Elementwise; one operand may have the trailing shape of the other (a bias [n]
  * against [B,n]) and is then repeated over the leading dimensions. */

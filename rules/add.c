@@ -1,0 +1,22 @@
+/* add: a + b, elementwise, either operand repeated over the other's leading dimensions
+ * (broadcast.h). d/da = d/db = 1; a repeated operand's gradient sums over its repeats. */
+#include "broadcast.h"
+
+static float add_elem(float a, float b) { return a + b; }
+
+static tg_status add_forward(tg_node *n) { return tg__bcast_forward(n, add_elem); }
+
+static tg_status add_backward(tg_node *n)
+{
+    static const float sign[2] = { 1.0f, 1.0f };
+    return tg__bcast_backward(n, sign, 0);
+}
+
+const tg_rule tg__rule_add = { .name = "add", .arity = 2, .infer = tg__bcast_infer,
+                               .forward = add_forward, .backward = add_backward };
+
+tg_tensor *tg_add(tg_tape *t, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *in[2] = { a, b };
+    return tg_apply(t, &tg__rule_add, in, 2, NULL);
+}

@@ -1,0 +1,96 @@
+/* linear: y = x W^T + b with W [out,in] (the PyTorch layout) and b [out].
+ * x is a batch [B,in] giving y [B,out], or one vector [in] giving y [out] (the
+ * rules.md form y = W x + b; it is the batch of one, stored the same way).
+ * Backward, with D = dy [B,out]: dx += D W, dW += D^T x, db += the column sums of D.
+ * The products go through tg__gemm, the one GEMM entry point.
+ *
+ * Also the double-precision local gradients of one vector (local.h), the reference
+ * the tape is tested against. */
+#include "internal.h"
+
+static tg_status linear_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK])
+{
+    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    if (W->rank != 2) {
+        n->why = "W must be a matrix [out,in]";
+        return TG_ERR_SHAPE;
+    }
+    if ((x->rank != 1 && x->rank != 2) || x->shape[x->rank - 1] != W->shape[1]) {
+        n->why = "x must be [B,in] or [in], with in the columns of W";
+        return TG_ERR_SHAPE;
+    }
+    if (b->rank != 1 || b->shape[0] != W->shape[0]) {
+        n->why = "b must be [out], with out the rows of W";
+        return TG_ERR_SHAPE;
+    }
+    *rank = x->rank;
+    shape[0] = x->shape[0];
+    shape[x->rank - 1] = W->shape[0];
+    return TG_OK;
+}
+
+/* Rows of x: B for a batch, 1 for a single vector. */
+static size_t batch_rows(const tg_tensor *x) { return x->rank == 2 ? x->shape[0] : 1; }
+
+static tg_status linear_forward(tg_node *n)
+{
+    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    const size_t B = batch_rows(x), out = W->shape[0], in = W->shape[1];
+    float *y = n->out->data;
+    /* start every row at b, so the GEMM adds x W^T onto it (beta = 1) */
+    for (size_t r = 0; r < B; r++)
+        for (size_t i = 0; i < out; i++)
+            y[r * out + i] = b->data[i];
+    tg__gemm(0, 1, B, out, in, 1.0f, x->data, in, W->data, in, 1.0f, y, out);
+    return TG_OK;
+}
+
+static tg_status linear_backward(tg_node *n)
+{
+    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    const size_t B = batch_rows(x), out = W->shape[0], in = W->shape[1];
+    const float *D = n->out->grad;
+    if (x->grad) /* [B,in] += D [B,out] * W [out,in] */
+        tg__gemm(0, 0, B, in, out, 1.0f, D, out, W->data, in, 1.0f, x->grad, in);
+    if (W->grad) /* [out,in] += D^T, D stored [B,out], * x [B,in] */
+        tg__gemm(1, 0, out, in, B, 1.0f, D, out, x->data, in, 1.0f, W->grad, in);
+    if (b->grad)
+        for (size_t r = 0; r < B; r++)
+            for (size_t i = 0; i < out; i++)
+                b->grad[i] += D[r * out + i];
+    return TG_OK;
+}
+
+const tg_rule tg__rule_linear = { .name = "linear", .arity = 3, .infer = linear_infer,
+                                  .forward = linear_forward, .backward = linear_backward };
+
+tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b)
+{
+    tg_tensor *in[3] = { x, W, b };
+    return tg_apply(t, &tg__rule_linear, in, 3, NULL);
+}
+
+void tg_local_linear_grad_weight(size_t out, size_t in, const double *d, const double *x,
+                                 double *dW)
+{
+    for (size_t i = 0; i < out; i++)
+        for (size_t j = 0; j < in; j++)
+            dW[i * in + j] = d[i] * x[j];
+}
+
+void tg_local_linear_grad_input(size_t out, size_t in, const double *W, const double *d,
+                                double *dx)
+{
+    for (size_t j = 0; j < in; j++)
+        dx[j] = 0.0;
+    /* row by row, so W is read in storage order */
+    for (size_t i = 0; i < out; i++)
+        for (size_t j = 0; j < in; j++)
+            dx[j] += d[i] * W[i * in + j];
+}
+
+void tg_local_linear_grad_bias(size_t out, const double *d, double *db)
+{
+    for (size_t i = 0; i < out; i++)
+        db[i] = d[i];
+}
