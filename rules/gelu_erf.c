@@ -95,11 +95,7 @@ double tg_local_gelu_erf(double x)
 
 static double near_root(double x)
 {
-    const double d = (x - ROOT_HI) - ROOT_LO;   /* x - ROOT_HI is exact (Sterbenz) */
-    double p = 0.0;
-    for (size_t i = sizeof TAYLOR / sizeof TAYLOR[0]; i-- > 0;)
-        p = p * d + TAYLOR[i];
-    return p * d;
+    return tg__taylor_about_root(x, ROOT_HI, ROOT_LO, TAYLOR, sizeof TAYLOR / sizeof TAYLOR[0]);
 }
 
 double tg_local_gelu_erf_deriv(double x, tg_point *at)

@@ -36,14 +36,14 @@ const tg_rule tg__rule_leaky_relu = {
 
 double tg_local_leaky_relu(double x, double a)
 {
-    if (!(a > 0.0 && isfinite(a)))
+    if (!tg__positive_finite(a))
         return NAN;
     return x > 0.0 ? x : a * x;
 }
 
 double tg_local_leaky_relu_deriv(double x, double a, tg_point *at)
 {
-    const tg_point where = !(a > 0.0 && isfinite(a)) ? TG_POINT_BAD_PARAM
+    const tg_point where = !tg__positive_finite(a) ? TG_POINT_BAD_PARAM
                            : x == 0.0 ? TG_POINT_KINK : TG_POINT_SMOOTH;
     if (at)
         *at = where;

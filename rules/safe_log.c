@@ -54,12 +54,12 @@ const tg_rule tg__rule_safe_log = {
 
 double tg_local_safe_log(double x, double eps)
 {
-    return eps > 0.0 && isfinite(eps) ? safe_log(x, eps) : NAN;
+    return tg__positive_finite(eps) ? safe_log(x, eps) : NAN;
 }
 
 double tg_local_safe_log_deriv(double x, double eps, tg_point *at)
 {
-    const int ok = eps > 0.0 && isfinite(eps);
+    const int ok = tg__positive_finite(eps);
     if (at)
         *at = ok ? TG_POINT_SMOOTH : TG_POINT_BAD_PARAM;
     return ok ? safe_log_slope(x, eps) : NAN;

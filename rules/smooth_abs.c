@@ -39,12 +39,12 @@ const tg_rule tg__rule_smooth_abs = {
 
 double tg_local_smooth_abs(double x, double eps)
 {
-    return eps > 0.0 && isfinite(eps) ? smooth_abs(x, eps) : NAN;
+    return tg__positive_finite(eps) ? smooth_abs(x, eps) : NAN;
 }
 
 double tg_local_smooth_abs_deriv(double x, double eps, tg_point *at)
 {
-    const int ok = eps > 0.0 && isfinite(eps);
+    const int ok = tg__positive_finite(eps);
     if (at)
         *at = ok ? TG_POINT_SMOOTH : TG_POINT_BAD_PARAM;
     return ok ? smooth_abs_slope(x, eps) : NAN;

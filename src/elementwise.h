@@ -47,15 +47,30 @@ TG__INLINE tg_status tg__map_backward(tg_node *n, tg__elem_fn df, tg__kink_fn ki
     return TG_OK;
 }
 
-/* Parameter domains shared by the one-parameter rules (eps, alpha). */
+/* Parameter domains shared by the one-parameter rules (eps, alpha), on the tape (float)
+ * and in the local functions (double). */
+TG__INLINE int tg__positive_finite(double v) { return v > 0.0 && v - v == 0.0; }
+
+/* A derivative near its root x0 = root_hi + root_lo (double-double), where evaluating
+ * the formula cancels: the Taylor polynomial sum_k c[k] d^(k+1), d = x - x0, keeps full
+ * relative accuracy. */
+TG__INLINE double tg__taylor_about_root(double x, double root_hi, double root_lo,
+                                        const double *c, size_t n)
+{
+    const double d = (x - root_hi) - root_lo;   /* x - root_hi is exact (Sterbenz) */
+    double p = 0.0;
+    for (size_t i = n; i-- > 0;)
+        p = p * d + c[i];
+    return p * d;
+}
+
 TG__INLINE int tg__param_finite(float v) { return v - v == 0.0f; }
-TG__INLINE int tg__param_positive(float v) { return tg__param_finite(v) && v > 0.0f; }
 
 /* infer for one-parameter elementwise rules: refuse a bad parameter, else same shape. */
 static inline tg_status tg__infer_param_positive(tg_node *n, size_t *rank,
                                                  size_t shape[TG_MAX_RANK])
 {
-    if (!tg__param_positive(n->param[0])) {
+    if (!tg__positive_finite(n->param[0])) {
         n->why = "parameter must be > 0 and finite";
         return TG_ERR_PARAM;
     }

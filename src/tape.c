@@ -167,13 +167,18 @@ static int push_node(tg_tape *t, const tg_node *node)
     return 1;
 }
 
-/* "rule: reason (inputs [2,3], [4])" */
+/* "rule: reason (eps = 0; inputs [2,3], [4])": the parameters are named only when one
+ * of them is the reason. */
 static tg_status rule_fail(tg_tape *t, const tg_node *node, tg_status s, const char *stage)
 {
-    char shapes[256];
+    char shapes[256], params[160] = "";
+    size_t used = 0;
     tg__shapes_str(node->in, node->n_in, shapes, sizeof shapes);
-    return tape_fail(t, s, "%s: %s%s (inputs %s)", node->rule->name, stage,
-                     node->why ? node->why : tg_strerror(s), shapes);
+    for (size_t i = 0; s == TG_ERR_PARAM && i < node->rule->n_params && used < sizeof params; i++)
+        used += (size_t)snprintf(params + used, sizeof params - used, "%s = %g; ",
+                                 node->rule->param_names[i], (double)node->param[i]);
+    return tape_fail(t, s, "%s: %s%s (%sinputs %s)", node->rule->name, stage,
+                     node->why ? node->why : tg_strerror(s), params, shapes);
 }
 
 static tg_status check_inputs(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs,
