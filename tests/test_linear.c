@@ -11,24 +11,18 @@
 #include <math.h>
 #include <stddef.h>
 #include <tapegrad.h>
-
-static double gamma_k(size_t K, double u) { return (double)K * u / (1.0 - (double)K * u); }
+#include "testutil.h"
 
 /* Bound on |float32 result - double reference| for K terms of absolute sum `mag`. */
 static double tol_f32(size_t K, double mag)
 {
-    return (gamma_k(K, 0x1p-24) + gamma_k(K, 0x1p-53)) * mag;
+    return (tu_gamma(K, 0x1p-24) + tu_gamma(K, 0x1p-53)) * mag;
 }
-
-/* Uniform in [-1, 1), a float32 value (so exact in double). */
-static float draw(tg_pcg32 *rng) { return 2.0f * tg_pcg32_float(rng) - 1.0f; }
 
 static tg_tensor *random_tensor(tg_kind kind, size_t rank, const size_t *shape, tg_pcg32 *rng)
 {
-    tg_tensor *t = tg_tensor_new(kind, rank, shape);
+    tg_tensor *t = tu_random(kind, rank, shape, rng, -1.0f, 1.0f);
     cr_assert_not_null(t, "tg_tensor_new: %s", tg_last_error());
-    for (size_t i = 0; i < t->size; i++)
-        t->data[i] = draw(rng);
     return t;
 }
 
@@ -43,17 +37,6 @@ static const dims shapes[] = {
 #define MAX_IN 64
 #define MAX_OUT 33
 #define MAX_W (MAX_IN * MAX_OUT)
-
-/* A random gradient already in `param` (from earlier steps: parameter gradients
- * accumulate), and a copy of it. The tape must add onto it, never overwrite it. */
-static tg_tensor *earlier_grad(tg_tensor *param, tg_pcg32 *rng)
-{
-    tg_tensor *copy = tg_tensor_new(TG_CONST, param->rank, param->shape);
-    cr_assert_not_null(copy);
-    for (size_t i = 0; i < param->size; i++)
-        param->grad[i] = copy->data[i] = draw(rng);
-    return copy;
-}
 
 /* One layer on a tape after tg_backward with a random cotangent D [B,out]; gx0, gW0,
  * gb0 hold the gradients x, W, b had before. */
@@ -72,9 +55,9 @@ static layer run_layer(dims d, uint64_t seed)
     L.W = random_tensor(TG_PARAM, 2, (size_t[]){ d.out, d.in }, &rng);
     L.b = random_tensor(TG_PARAM, 1, (size_t[]){ d.out }, &rng);
     L.D = random_tensor(TG_CONST, 2, (size_t[]){ d.B, d.out }, &rng);
-    L.gx0 = earlier_grad(L.x, &rng);
-    L.gW0 = earlier_grad(L.W, &rng);
-    L.gb0 = earlier_grad(L.b, &rng);
+    L.gx0 = tu_earlier_grad(L.x, &rng);
+    L.gW0 = tu_earlier_grad(L.W, &rng);
+    L.gb0 = tu_earlier_grad(L.b, &rng);
     L.tape = tg_tape_new();
     cr_assert_not_null(L.tape);
     L.y = tg_linear(L.tape, L.x, L.W, L.b);
@@ -219,11 +202,11 @@ static void local_shapes(dims d, tg_pcg32 *rng)
     guarded bW, bx, bb;
     double *dW = guard(bW, d.out * d.in), *dx = guard(bx, d.in), *db = guard(bb, d.out);
     for (size_t k = 0; k < d.out * d.in; k++)
-        W[k] = draw(rng);
+        W[k] = tu_draw(rng);
     for (size_t j = 0; j < d.in; j++)
-        x[j] = draw(rng);
+        x[j] = tu_draw(rng);
     for (size_t i = 0; i < d.out; i++)
-        dv[i] = draw(rng);
+        dv[i] = tu_draw(rng);
     tg_local_linear_grad_weight(d.out, d.in, dv, x, dW);
     tg_local_linear_grad_input(d.out, d.in, W, dv, dx);
     tg_local_linear_grad_bias(d.out, dv, db);
@@ -321,7 +304,7 @@ static double slope(dims n, double *W, double *x, double *b, const double *d, do
     *v = v0 - h;
     const double Lm = objective(n, W, x, b, d, &mm);
     *v = v0;
-    *tol = gamma_k(n.in + 2, 0x1p-53) * (mp + mm) / (2.0 * h);
+    *tol = tu_gamma(n.in + 2, 0x1p-53) * (mp + mm) / (2.0 * h);
     return (Lp - Lm) / (2.0 * h);
 }
 
@@ -358,7 +341,7 @@ static void check_adjoint(dims n, const double *dx, const double *W, const doubl
         }
         rhs += d[i] * Wv;
     }
-    cr_assert(fabs(lhs - rhs) <= 2 * gamma_k(n.in + n.out + 1, 0x1p-53) * mag,
+    cr_assert(fabs(lhs - rhs) <= 2 * tu_gamma(n.in + n.out + 1, 0x1p-53) * mag,
               "<dx, v> = %.17g but <d, W v> = %.17g (in=%zu out=%zu)", lhs, rhs, n.in, n.out);
 }
 
@@ -371,14 +354,14 @@ Test(linear, linear_gradients_mathematical_correctness)
         double W[MAX_W], x[MAX_IN], b[MAX_OUT], d[MAX_OUT], v[MAX_IN];
         double dW[MAX_W], dx[MAX_IN], db[MAX_OUT], tol;
         for (size_t k = 0; k < n.out * n.in; k++)
-            W[k] = draw(&rng);
+            W[k] = tu_draw(&rng);
         for (size_t j = 0; j < n.in; j++) {
-            x[j] = draw(&rng);
-            v[j] = draw(&rng);
+            x[j] = tu_draw(&rng);
+            v[j] = tu_draw(&rng);
         }
         for (size_t i = 0; i < n.out; i++) {
-            b[i] = draw(&rng);
-            d[i] = draw(&rng);
+            b[i] = tu_draw(&rng);
+            d[i] = tu_draw(&rng);
         }
         tg_local_linear_grad_weight(n.out, n.in, d, x, dW);
         tg_local_linear_grad_input(n.out, n.in, W, d, dx);
@@ -394,7 +377,7 @@ Test(linear, linear_gradients_mathematical_correctness)
             for (size_t i = 0; i < n.out; i++)
                 mag += fabs(d[i] * W[i * n.in + j]);
             const double num = slope(n, W, x, b, d, &x[j], &tol);
-            check("dx vs dL/dx", n, j, dx[j], num, tol + gamma_k(n.out, 0x1p-53) * mag);
+            check("dx vs dL/dx", n, j, dx[j], num, tol + tu_gamma(n.out, 0x1p-53) * mag);
         }
         for (size_t i = 0; i < n.out; i++) {
             const double num = slope(n, W, x, b, d, &b[i], &tol);

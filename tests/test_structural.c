@@ -16,31 +16,18 @@
 #include <math.h>
 #include <string.h>
 #include <tapegrad.h>
+#include "testutil.h"
 
 #define MAXN 256   /* elements of the largest tensor below */
 
-static double gamma_k(size_t K) { return (double)K * 0x1p-24 / (1.0 - (double)K * 0x1p-24); }
-
-static float draw(tg_pcg32 *rng) { return 2.0f * tg_pcg32_float(rng) - 1.0f; }
+static double gamma_k(size_t K) { return tu_gamma(K, 0x1p-24); }
 
 static tg_tensor *random_tensor(tg_kind kind, size_t rank, const size_t *shape, tg_pcg32 *rng)
 {
-    tg_tensor *t = tg_tensor_new(kind, rank, shape);
+    tg_tensor *t = tu_random(kind, rank, shape, rng, -1.0f, 1.0f);
     cr_assert_not_null(t, "tg_tensor_new: %s", tg_last_error());
     cr_assert_leq(t->size, MAXN);
-    for (size_t i = 0; i < t->size; i++)
-        t->data[i] = draw(rng);
     return t;
-}
-
-/* A random gradient already in `param`, and a copy of it (gradients accumulate). */
-static tg_tensor *earlier_grad(tg_tensor *param, tg_pcg32 *rng)
-{
-    tg_tensor *copy = tg_tensor_new(TG_CONST, param->rank, param->shape);
-    cr_assert_not_null(copy);
-    for (size_t i = 0; i < param->size; i++)
-        param->grad[i] = copy->data[i] = draw(rng);
-    return copy;
 }
 
 static const tg_rule *rule(const char *name)
@@ -139,8 +126,8 @@ static void check_binary(const char *name, char op, size_t ra, const size_t *sa,
     tg_tensor *in[2], *g0[2];
     in[0] = random_tensor(TG_PARAM, ra, sa, &rng);
     in[1] = random_tensor(TG_PARAM, rb, sb, &rng);
-    g0[0] = earlier_grad(in[0], &rng);
-    g0[1] = earlier_grad(in[1], &rng);
+    g0[0] = tu_earlier_grad(in[0], &rng);
+    g0[1] = tu_earlier_grad(in[1], &rng);
     tg_tape *t = tg_tape_new();
     tg_tensor *y = tg_apply(t, rule(name), in, 2, NULL);
     cr_assert_not_null(y, "%s: %s", name, tg_last_error());
@@ -252,7 +239,7 @@ Test(structural, scale_forward_backward)
     tg_pcg32 rng;
     tg_pcg32_seed(&rng, 4000, 3);
     tg_tensor *x = random_tensor(TG_PARAM, 3, (size_t[]){ 2, 3, 4 }, &rng);
-    tg_tensor *g0 = earlier_grad(x, &rng);
+    tg_tensor *g0 = tu_earlier_grad(x, &rng);
     const float s = -2.75f;
     tg_tape *t = tg_tape_new();
     tg_tensor *y = tg_scale(t, x, s);
@@ -307,7 +294,7 @@ static void check_reduction_backward(const char *name, int mean, uint64_t seed)
     tg_pcg32_seed(&rng, seed, 3);
     tg_tensor *x = random_tensor(TG_PARAM, 3, (size_t[]){ 3, 4, 5 }, &rng);
     check_reduction(name, mean, x);
-    tg_tensor *g0 = earlier_grad(x, &rng);
+    tg_tensor *g0 = tu_earlier_grad(x, &rng);
     tg_tape *t = tg_tape_new();
     tg_tensor *y = tg_apply(t, rule(name), &x, 1, NULL);
     tg_tensor *G = backward_random(t, y, &rng);
@@ -369,7 +356,7 @@ static void check_matmul(size_t M, size_t K, size_t N, uint64_t seed)
     tg_pcg32_seed(&rng, seed, 3);
     tg_tensor *A = random_tensor(TG_PARAM, 2, (size_t[]){ M, K }, &rng);
     tg_tensor *B = random_tensor(TG_PARAM, 2, (size_t[]){ K, N }, &rng);
-    tg_tensor *gA = earlier_grad(A, &rng), *gB = earlier_grad(B, &rng);
+    tg_tensor *gA = tu_earlier_grad(A, &rng), *gB = tu_earlier_grad(B, &rng);
     tg_tape *t = tg_tape_new();
     tg_tensor *C = tg_matmul(t, A, B);
     cr_assert_not_null(C, "%s", tg_last_error());
@@ -493,7 +480,7 @@ static void check_concat(size_t rank, const size_t *sa, const size_t *sb, uint64
     tg_pcg32_seed(&rng, seed, 3);
     tg_tensor *a = random_tensor(TG_PARAM, rank, sa, &rng);
     tg_tensor *b = random_tensor(TG_PARAM, rank, sb, &rng);
-    tg_tensor *ga = earlier_grad(a, &rng), *gb = earlier_grad(b, &rng);
+    tg_tensor *ga = tu_earlier_grad(a, &rng), *gb = tu_earlier_grad(b, &rng);
     const size_t p = sa[rank - 1], q = sb[rank - 1], rows = a->size / p;
     tg_tape *t = tg_tape_new();
     tg_tensor *y = tg_concat(t, a, b);
@@ -553,7 +540,7 @@ Test(structural, mse_loss_forward_backward)
     tg_pcg32_seed(&rng, 8000, 3);
     tg_tensor *p = random_tensor(TG_PARAM, 2, (size_t[]){ 4, 5 }, &rng);
     tg_tensor *q = random_tensor(TG_PARAM, 2, (size_t[]){ 4, 5 }, &rng);
-    tg_tensor *gp = earlier_grad(p, &rng), *gq = earlier_grad(q, &rng);
+    tg_tensor *gp = tu_earlier_grad(p, &rng), *gq = tu_earlier_grad(q, &rng);
     const double n = (double)p->size;
     tg_tape *t = tg_tape_new();
     tg_tensor *y = tg_mse_loss(t, p, q);
@@ -589,7 +576,7 @@ Test(structural, mse_loss_same_tensor_is_zero)
     tg_pcg32 rng;
     tg_pcg32_seed(&rng, 8100, 3);
     tg_tensor *x = random_tensor(TG_PARAM, 1, (size_t[]){ 6 }, &rng);
-    tg_tensor *g0 = earlier_grad(x, &rng);
+    tg_tensor *g0 = tu_earlier_grad(x, &rng);
     tg_tape *t = tg_tape_new();
     tg_tensor *y = tg_mse_loss(t, x, x);
     cr_assert_not_null(y, "%s", tg_last_error());
@@ -639,7 +626,7 @@ static long double sce_row_ref(const float *l, size_t C, size_t y, long double *
 static void check_sce(tg_tensor *logits, tg_tensor *labels, tg_pcg32 *rng, int earlier)
 {
     const size_t B = logits->shape[0], C = logits->shape[1];
-    tg_tensor *g0 = earlier ? earlier_grad(logits, rng)
+    tg_tensor *g0 = earlier ? tu_earlier_grad(logits, rng)
                             : tg_tensor_new(TG_CONST, logits->rank, logits->shape);
     cr_assert_not_null(g0);
     if (!earlier)

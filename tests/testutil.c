@@ -1,3 +1,4 @@
+#include <criterion/criterion.h>
 #include <math.h>
 #include "testutil.h"
 
@@ -22,4 +23,23 @@ double tu_scaled_diff(const float *a, const double *b, size_t n, double floor)
             worst = d;   /* NaN propagates as the worst */
     }
     return worst / scale;
+}
+
+float tu_draw(tg_pcg32 *rng)
+{
+    return 2.0f * tg_pcg32_float(rng) - 1.0f;
+}
+
+double tu_gamma(size_t K, double u)
+{
+    return (double)K * u / (1.0 - (double)K * u);
+}
+
+tg_tensor *tu_earlier_grad(tg_tensor *param, tg_pcg32 *rng)
+{
+    tg_tensor *copy = tg_tensor_new(TG_CONST, param->rank, param->shape);
+    cr_assert_not_null(copy, "%s", tg_last_error());
+    for (size_t i = 0; i < param->size; i++)
+        param->grad[i] = copy->data[i] = tu_draw(rng);
+    return copy;
 }

@@ -7,6 +7,14 @@
 /* A TG_PARAM or TG_CONST tensor filled uniformly in [lo, hi) from rng. */
 tg_tensor *tu_random(tg_kind kind, size_t rank, const size_t *shape, tg_pcg32 *rng, float lo,
                      float hi);
+/* Uniform in [-1, 1): a float32 value, so exact in double. */
+float tu_draw(tg_pcg32 *rng);
+/* Higham's gamma_K = K u / (1 - K u): a sum or dot product of K terms computed with unit
+ * roundoff u, in any order, is within gamma_K * sum|terms| of the exact value. */
+double tu_gamma(size_t K, double u);
+/* Puts a random gradient into a parameter (as earlier steps would have: parameter
+ * gradients accumulate) and returns a copy of it, to check that backward adds onto it. */
+tg_tensor *tu_earlier_grad(tg_tensor *param, tg_pcg32 *rng);
 /* max_i |a_i - b_i| / max(max_i |b_i|, floor): an error relative to the reference's scale. */
 double tu_scaled_diff(const float *a, const double *b, size_t n, double floor);
 
