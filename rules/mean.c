@@ -1,23 +1,11 @@
 /* mean: the average of every element of x, rank 0; dx[i] += dy / size. */
 #include "internal.h"
 
-static tg_status mean_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK])
-{
-    (void)n;
-    (void)shape;
-    *rank = 0;
-    return TG_OK;
-}
-
-/* A double accumulator, for the reasons given in sum.c. */
+/* The sum in double (tg__sum_double, sum.c), divided once. */
 static tg_status mean_forward(tg_node *n)
 {
-    const float *x = n->in[0]->data;
     const size_t len = n->in[0]->size;
-    double s = 0.0;
-    for (size_t i = 0; i < len; i++)
-        s += x[i];
-    n->out->data[0] = (float)(s / (double)len);
+    n->out->data[0] = (float)(tg__sum_double(n->in[0]->data, len) / (double)len);
     return TG_OK;
 }
 
@@ -32,7 +20,7 @@ static tg_status mean_backward(tg_node *n)
     return TG_OK;
 }
 
-const tg_rule tg__rule_mean = { .name = "mean", .arity = 1, .infer = mean_infer,
+const tg_rule tg__rule_mean = { .name = "mean", .arity = 1, .infer = tg__infer_scalar,
                                 .forward = mean_forward, .backward = mean_backward };
 
 tg_tensor *tg_mean(tg_tape *t, tg_tensor *x) { return tg_apply(t, &tg__rule_mean, &x, 1, NULL); }

@@ -46,6 +46,10 @@ int tg__same_shape(const tg_tensor *a, const tg_tensor *b);
 void tg__gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A,
               size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
+/* --- reductions (rules/sum.c), shared with mean --- */
+tg_status tg__infer_scalar(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK]);
+double tg__sum_double(const float *x, size_t n);
+
 /* --- built-in rules (one file each under rules/) --- */
 extern const tg_rule tg__rule_relu, tg__rule_leaky_relu, tg__rule_elu, tg__rule_sigmoid,
     tg__rule_tanh, tg__rule_gelu, tg__rule_gelu_erf, tg__rule_softplus, tg__rule_silu,
