@@ -2,6 +2,8 @@
  * kink counting, and a chain deep enough to break a recursive sweep. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <string.h>
 #include <tapegrad.h>
 #include "testutil.h"
 
@@ -181,4 +183,60 @@ Test(tape, reset_and_rerun)
     tg_tape_free(t);
     tg_tensor_free(x);
     tg_tensor_free(bad);
+}
+
+/* Tapes share nothing: four threads training their own model from the same seed end
+ * with exactly the weights of the same training run on one thread. */
+typedef struct {
+    float w[8];
+    tg_status status;
+} run_result;
+
+static void *train(void *arg)
+{
+    static const size_t ws[2] = { 4, 2 }, bs[1] = { 4 }, xs[2] = { 16, 2 }, ys[2] = { 16, 4 };
+    run_result *r = arg;
+    tg_pcg32 rng;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *W, *b;
+    tg_pcg32_seed(&rng, 77, 1);
+    W = tu_random(TG_PARAM, 2, ws, &rng, -1.0f, 1.0f);
+    b = tu_random(TG_PARAM, 1, bs, &rng, -1.0f, 1.0f);
+    r->status = TG_OK;
+    for (int step = 0; step < 300 && r->status == TG_OK; step++) {
+        tg_tensor *x = tg_tape_const(t, 2, xs), *y = tg_tape_const(t, 2, ys);
+        for (size_t i = 0; x && i < x->size; i++)
+            x->data[i] = tu_draw(&rng);
+        for (size_t i = 0; y && i < y->size; i++)
+            y->data[i] = 0.5f * tu_draw(&rng);
+        r->status = tg_backward(t, tg_mse_loss(t, tg_tanh(t, tg_linear(t, x, W, b)), y), NULL);
+        for (size_t i = 0; i < W->size; i++)
+            W->data[i] -= 0.05f * W->grad[i];
+        for (size_t i = 0; i < b->size; i++)
+            b->data[i] -= 0.05f * b->grad[i];
+        tg_zero_grad(W);
+        tg_zero_grad(b);
+        tg_tape_reset(t);
+    }
+    memcpy(r->w, W->data, sizeof r->w);
+    tg_tensor_free(W);
+    tg_tensor_free(b);
+    tg_tape_free(t);
+    return NULL;
+}
+
+Test(tape, independent_tapes_in_threads)
+{
+    enum { THREADS = 4 };
+    pthread_t th[THREADS];
+    run_result alone, r[THREADS];
+    train(&alone);
+    cr_assert_eq(alone.status, TG_OK, "%s", tg_last_error());
+    for (int k = 0; k < THREADS; k++)
+        cr_assert_eq(pthread_create(&th[k], NULL, train, &r[k]), 0);
+    for (int k = 0; k < THREADS; k++) {
+        pthread_join(th[k], NULL);
+        cr_assert_eq(r[k].status, TG_OK);
+        cr_assert_eq(memcmp(r[k].w, alone.w, sizeof alone.w), 0, "thread %d diverged", k);
+    }
 }
