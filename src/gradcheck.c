@@ -44,9 +44,10 @@ static tg_status analytic(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, si
     tg_status s;
     tg_tape_reset(o->tape);
     y = o->f(o->tape, o->ctx);
+    if (!y && tg_tape_status(o->tape) != TG_OK)
+        return tg_tape_status(o->tape);
     if (!y)
-        return tg_tape_status(o->tape) != TG_OK ? tg_tape_status(o->tape)
-                                                : tg__fail(TG_ERR_STATE, "tg_gradcheck: the graph returned NULL");
+        return tg__fail(TG_ERR_STATE, "tg_gradcheck: the graph returned NULL");
     o->n_out = y->size;
     for (size_t k = 0; k < n_wrt; k++)
         total += wrt[k]->size;

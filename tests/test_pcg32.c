@@ -5,7 +5,7 @@
 
 Test(pcg32, reproduces_published_outputs)
 {
-    /* pcg32-demo, initstate 42, initseq 54 (../shared/reference/pcg32.md) */
+    /* pcg32-demo, initstate 42, initseq 54 (docs/pcg32.md) */
     static const uint32_t expect[6] = { 0xa15c02b7u, 0x7b47f409u, 0xba1d3330u,
                                         0x83d2f293u, 0xbfa4784bu, 0xcbed606eu };
     tg_pcg32 rng;

@@ -1,6 +1,6 @@
 /* Probability utilities for diffusion models: standard normal draws from PCG32, the
  * forward-noising law L(a*x + b*Z), its Markov kernel, and DDPM noise schedules.
- * The mathematics is in the shared reference, rules.md, "Diffusion forward noising". */
+ * The mathematics is in docs/rules.md, section "Diffusion forward noising". */
 #ifndef TAPEGRAD_PROB_H
 #define TAPEGRAD_PROB_H
 

@@ -28,7 +28,7 @@ typedef enum {
     TG_ERR_EXISTS,     /* a rule of that name is already registered */
     TG_ERR_FULL,       /* the registry has no room for another rule */
     TG_ERR_TAPE,       /* tensor belongs to another tape, or the tape holds no such record */
-    TG_ERR_STATE       /* the call does not make sense now (e.g. backward on a gradient-free output) */
+    TG_ERR_STATE       /* the call makes no sense now (backward on a gradient-free output) */
 } tg_status;
 
 /* A fixed English description of a status code; never NULL. */
