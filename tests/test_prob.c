@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tapegrad.h>
+#include "testutil.h"
 
 #define PI 3.14159265358979323846
 #define SQRT1_2 0.70710678118654752440
@@ -916,6 +917,7 @@ Test(prob, ddpm_schedule_linear)
  * at T = 1000 and 1.6e-11 at T = 4000. */
 Test(prob, ddpm_schedule_cosine)
 {
+    tu_require_extended_long_double();
     static const size_t Ts[] = {1, 2, 10, 1000, 4000};
     size_t k, t;
     for (k = 0; k < sizeof Ts / sizeof *Ts; k++) {
@@ -1014,6 +1016,7 @@ Test(prob, ddpm_schedule_nomem)
  * gives the same mean. */
 Test(prob, ddpm_posterior)
 {
+    tu_require_extended_long_double();
     tg_ddpm_schedule s;
     size_t t;
     cr_assert_eq(tg_ddpm_schedule_linear(1000, 1e-4, 0.02, &s), TG_OK);

@@ -43,3 +43,11 @@ tg_tensor *tu_earlier_grad(tg_tensor *param, tg_pcg32 *rng)
         param->grad[i] = copy->data[i] = tu_draw(rng);
     return copy;
 }
+
+void tu_require_extended_long_double(void)
+{
+    volatile long double one = 1.0L, tiny = 0x1p-60L;
+    if (one + tiny == one)
+        cr_skip_test("long double has no more precision than double here (under valgrind?): "
+                     "the long double reference of this test cannot judge");
+}

@@ -15,6 +15,10 @@ double tu_gamma(size_t K, double u);
 /* Puts a random gradient into a parameter (as earlier steps would have: parameter
  * gradients accumulate) and returns a copy of it, to check that backward adds onto it. */
 tg_tensor *tu_earlier_grad(tg_tensor *param, tg_pcg32 *rng);
+/* Skips the calling Criterion test when long double is not wider than double here. Tests
+ * whose references are computed in long double need the extra bits; Valgrind, for one,
+ * emulates x87 80-bit arithmetic with 64-bit doubles (a documented limitation). */
+void tu_require_extended_long_double(void);
 /* max_i |a_i - b_i| / max(max_i |b_i|, floor): an error relative to the reference's scale. */
 double tu_scaled_diff(const float *a, const double *b, size_t n, double floor);
 
