@@ -18,7 +18,7 @@ static tg_status elu_backward(tg_node *n) { return tg__map_backward(n, elu_deriv
 
 const tg_rule tg__rule_elu = {
     .name = "elu", .arity = 1, .n_params = 1, .param_names = { "alpha" },
-    .param_defaults = { 1.0f }, .infer = tg__infer_param_finite,
+    .param_defaults = { 1.0f }, .infer = tg_infer_same_shape,
     .forward = elu_forward, .backward = elu_backward,
 };
 

@@ -64,24 +64,13 @@ TG__INLINE double tg__taylor_about_root(double x, double root_hi, double root_lo
     return p * d;
 }
 
-TG__INLINE int tg__param_finite(float v) { return v - v == 0.0f; }
-
-/* infer for one-parameter elementwise rules: refuse a bad parameter, else same shape. */
+/* infer for rules whose one parameter must be positive (eps, leaky_relu's alpha); the
+ * shared tg_infer_same_shape already refuses non-finite parameters. */
 static inline tg_status tg__infer_param_positive(tg_node *n, size_t *rank,
                                                  size_t shape[TG_MAX_RANK])
 {
     if (!tg__positive_finite(n->param[0])) {
         n->why = "parameter must be > 0 and finite";
-        return TG_ERR_PARAM;
-    }
-    return tg_infer_same_shape(n, rank, shape);
-}
-
-static inline tg_status tg__infer_param_finite(tg_node *n, size_t *rank,
-                                               size_t shape[TG_MAX_RANK])
-{
-    if (!tg__param_finite(n->param[0])) {
-        n->why = "parameter must be finite";
         return TG_ERR_PARAM;
     }
     return tg_infer_same_shape(n, rank, shape);
