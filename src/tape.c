@@ -313,8 +313,9 @@ tg_status tg_backward(tg_tape *t, tg_tensor *out, const tg_tensor *seed)
         if (s != TG_OK)
             return rule_fail(t, node, s, "backward: ");
         t->kinks += node->kinks;
-        for (size_t k = 0; k < node->n_in; k++)
-            node->in[k]->touched = 1;
+        for (size_t k = 0; k < node->n_in; k++)   /* only intermediates are swept */
+            if (node->in[k]->kind == TG_INTERMEDIATE)
+                node->in[k]->touched = 1;
     }
     return TG_OK;
 }

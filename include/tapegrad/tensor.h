@@ -32,7 +32,7 @@ typedef struct tg_tensor {
     /* engine bookkeeping */
     tg_tape *tape;             /* owning tape of an intermediate, else NULL */
     size_t node;               /* 1 + index of the producing record, 0 for none */
-    int touched;               /* a gradient reached it in the current backward sweep */
+    int touched;               /* an intermediate a gradient reached in the current sweep */
 } tg_tensor;
 
 /* A persistent tensor (TG_PARAM or TG_CONST), data and gradient zero-filled.
