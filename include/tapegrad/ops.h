@@ -9,18 +9,20 @@
 extern "C" {
 #endif
 
-/* Elementwise activations; the output has x's shape. */
+/* Elementwise activations; the output has x's shape. The parameters, with the defaults
+ * tg_apply uses when given NULL: leaky_relu alpha > 0 (0.01), elu alpha finite (1),
+ * safe_log and smooth_abs eps > 0 (1e-6). */
 TG_API tg_tensor *tg_relu(tg_tape *t, tg_tensor *x);
-TG_API tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, float alpha); /* alpha > 0; 0.01 default */
-TG_API tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, float alpha);        /* 1.0 default */
+TG_API tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, float alpha);
+TG_API tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, float alpha);
 TG_API tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x);       /* tanh form */
 TG_API tg_tensor *tg_gelu_erf(tg_tape *t, tg_tensor *x);   /* exact, x * Phi(x) */
 TG_API tg_tensor *tg_softplus(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_silu(tg_tape *t, tg_tensor *x);
-TG_API tg_tensor *tg_safe_log(tg_tape *t, tg_tensor *x, float eps);     /* eps > 0; 1e-6 default */
-TG_API tg_tensor *tg_smooth_abs(tg_tape *t, tg_tensor *x, float eps);   /* eps > 0; 1e-6 default */
+TG_API tg_tensor *tg_safe_log(tg_tape *t, tg_tensor *x, float eps);
+TG_API tg_tensor *tg_smooth_abs(tg_tape *t, tg_tensor *x, float eps);
 
 /* y = x W^T + b: x [B,in], W [out,in] (PyTorch layout), b [out]; y [B,out].
  * x may also be one vector [in], giving y [out] (rules.md's y = W x + b). */
