@@ -10,8 +10,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <tapegrad.h>
+#include "timing.h"
 
 #define TWO_PI 6.283185307179586476925
 #define MAX_N ((size_t)1 << 16)
@@ -21,13 +21,6 @@
 typedef void (*fill_fn)(tg_pcg32 *rng, void *out, size_t n);
 
 static volatile double sink;   /* keeps the compiler from dropping the draws */
-
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
 
 static void zig_float(tg_pcg32 *rng, void *out, size_t n)
 {
@@ -71,22 +64,16 @@ static void bm_double(tg_pcg32 *rng, void *out, size_t n)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* ns per draw of one repetition: about DRAWS_PER_REP draws in calls of n. */
 static double time_rep(fill_fn f, tg_pcg32 *rng, void *buf, size_t n)
 {
     const size_t calls = DRAWS_PER_REP / n;
-    const double t0 = now_ns();
+    const double t0 = bench_now_ns();
     size_t c;
     for (c = 0; c < calls; c++)
         f(rng, buf, n);
     sink += ((const unsigned char *)buf)[0];
-    return (now_ns() - t0) / (double)(calls * n);
+    return (bench_now_ns() - t0) / (double)(calls * n);
 }
 
 /* Repetitions alternate between the method and its reference, so that a change of load
@@ -106,9 +93,9 @@ static void measure(fill_fn f, fill_fn ref, size_t n, void *buf, size_t reps, do
         ref_ns[r] = time_rep(ref, &b, buf, n);
         ratio[r] = ref_ns[r] / ns[r];
     }
-    qsort(ns, reps, sizeof *ns, cmp_double);
-    qsort(ref_ns, reps, sizeof *ref_ns, cmp_double);
-    qsort(ratio, reps, sizeof *ratio, cmp_double);
+    bench_sort(ns, reps);
+    bench_sort(ref_ns, reps);
+    bench_sort(ratio, reps);
 }
 
 /* median, min and max of sorted ns */

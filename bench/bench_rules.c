@@ -12,29 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <tapegrad.h>
+#include "timing.h"
 
 enum { N = 4096, CHAIN = 1000, SMALL = 16, MAX_REPS = 1001 };
 
 static volatile float sink;
 
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp);
+    bench_sort(v, (size_t)n);
     return v[n / 2];
 }
 
@@ -113,7 +100,7 @@ static const case_t cases[] = {
 /* One forward and backward of `rule` over x on the tape; ns for the whole step. */
 static double tape_step(tg_tape *t, const tg_rule *rule, tg_tensor *x, const size_t *shape)
 {
-    const double t0 = now_ns();
+    const double t0 = bench_now_ns();
     tg_tensor *y = tg_apply(t, rule, &x, 1, NULL);
     tg_tensor *seed = tg_tape_const(t, 1, shape);
     if (!y || !seed)
@@ -124,7 +111,7 @@ static double tape_step(tg_tape *t, const tg_rule *rule, tg_tensor *x, const siz
         return -1.0;
     sink = y->data[N - 1] + x->grad[N - 1];
     tg_tape_reset(t);
-    return now_ns() - t0;
+    return bench_now_ns() - t0;
 }
 
 static int bench_elementwise(int reps)
@@ -146,14 +133,14 @@ static int bench_elementwise(int reps)
         const tg_rule *rule = tg_rule_find(cases[c].name);
         for (int r = -3; r < reps; r++) {   /* three warm-up rounds */
             const double ta = tape_step(t, rule, x, shape);
-            double t0 = now_ns();
+            double t0 = bench_now_ns();
             cases[c].ref(x->data, y, g, N);
             sink = y[N - 1] + g[N - 1];
             if (ta < 0)
                 return 0;
             if (r >= 0) {
                 a[r] = ta / N;
-                b[r] = (now_ns() - t0) / N;
+                b[r] = (bench_now_ns() - t0) / N;
             }
         }
         {
@@ -177,7 +164,7 @@ static int bench_overhead(int reps)
     if (!x || !t)
         return 0;
     for (int r = -3; r < reps; r++) {
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         tg_tensor *y = x, *seed;
         for (int k = 0; k < CHAIN; k++)
             y = tg_scale(t, y, 1.0f);
@@ -189,9 +176,9 @@ static int bench_overhead(int reps)
         if (tg_backward(t, y, seed) != TG_OK)
             return 0;
         tg_tape_reset(t);
-        const double ta = now_ns() - t0;
+        const double ta = bench_now_ns() - t0;
         /* the same arithmetic as plain loops, keeping every intermediate as the tape does */
-        t0 = now_ns();
+        t0 = bench_now_ns();
         memcpy(h[0], x->data, sizeof h[0]);
         for (int k = 0; k < CHAIN; k++)
             for (int i = 0; i < SMALL; i++)
@@ -204,7 +191,7 @@ static int bench_overhead(int reps)
         sink = gh[0][SMALL - 1] + h[CHAIN][0];
         if (r >= 0) {
             a[r] = ta / CHAIN;
-            b[r] = (now_ns() - t0) / CHAIN;
+            b[r] = (bench_now_ns() - t0) / CHAIN;
         }
     }
     printf("\nper rule, a chain of %d scale rules on %d elements, forward + backward\n", CHAIN,
