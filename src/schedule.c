@@ -40,6 +40,14 @@ static tg_status alloc_arrays(const char *who, size_t T, tg_ddpm_schedule *s)
     return TG_OK;
 }
 
+/* The step kernel q(x_t | x_{t-1}) = (sqrt(alpha_t), sqrt(beta_t)): one definition for
+ * the composition in finish and for tg_ddpm_step. */
+static tg_forward_kernel step_kernel(const tg_ddpm_schedule *s, size_t t)
+{
+    const tg_forward_kernel k = { sqrt(s->alpha[t]), sqrt(s->beta[t]) };
+    return k;
+}
+
 /* Given beta[1..T], fills everything else; frees and zeroes s on a bad beta. */
 static tg_status finish(const char *who, tg_ddpm_schedule *s)
 {
@@ -51,17 +59,14 @@ static tg_status finish(const char *who, tg_ddpm_schedule *s)
     s->q[0].b = 0.0;
     for (t = 1; t <= s->T; t++) {
         const double beta = s->beta[t];
-        tg_forward_kernel step;
         if (!beta_ok(beta)) {
             tg_ddpm_schedule_free(s);
             return tg__fail(TG_ERR_PARAM, "%s: beta_%zu = %g is outside (0, 1)", who, t, beta);
         }
-        step.a = sqrt(1.0 - beta);
-        step.b = sqrt(beta);
         s->alpha[t] = 1.0 - beta;
         s->abar[t] = s->abar[t - 1] * s->alpha[t];
         /* cannot fail: every coefficient lies in [0, 1] */
-        tg_forward_kernel_compose(s->q[t - 1], step, &s->q[t]);
+        tg_forward_kernel_compose(s->q[t - 1], step_kernel(s, t), &s->q[t]);
     }
     return TG_OK;
 }
@@ -175,8 +180,7 @@ tg_status tg_ddpm_step(const tg_ddpm_schedule *s, size_t t, tg_forward_kernel *o
     const tg_status st = check_t("tg_ddpm_step", s, t, 1, out);
     if (st != TG_OK)
         return st;
-    out->a = sqrt(s->alpha[t]);
-    out->b = sqrt(s->beta[t]);
+    *out = step_kernel(s, t);
     return TG_OK;
 }
 
