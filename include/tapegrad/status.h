@@ -28,7 +28,16 @@ typedef enum {
     TG_ERR_EXISTS,     /* a rule of that name is already registered */
     TG_ERR_FULL,       /* the registry has no room for another rule */
     TG_ERR_TAPE,       /* tensor belongs to another tape, or the tape holds no such record */
-    TG_ERR_STATE       /* the call makes no sense now (backward on a gradient-free output) */
+    TG_ERR_STATE,      /* the call makes no sense now (backward on a gradient-free output) */
+    /* files: checkpoints and data sets */
+    TG_ERR_IO,         /* a file could not be opened, read, written, synced or renamed */
+    TG_ERR_FORMAT,     /* not a file of the expected kind (wrong magic) or malformed */
+    TG_ERR_VERSION,    /* a format version this build does not read */
+    TG_ERR_TRUNCATED,  /* the file ends before its contents do */
+    TG_ERR_CORRUPT,    /* the checksum does not match: the bytes were damaged */
+    TG_ERR_MISMATCH,   /* a checkpoint's tensors (names, count) do not match the model */
+    /* numerics */
+    TG_ERR_NONFINITE   /* anomaly mode: a rule produced a NaN or an infinity */
 } tg_status;
 
 /* A fixed English description of a status code; never NULL. */

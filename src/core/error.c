@@ -23,6 +23,13 @@ const char *tg_strerror(tg_status s)
     case TG_ERR_FULL: return "rule registry is full";
     case TG_ERR_TAPE: return "tensor or record not on this tape";
     case TG_ERR_STATE: return "call not valid in this state";
+    case TG_ERR_IO: return "input/output error";
+    case TG_ERR_FORMAT: return "not a file of the expected format";
+    case TG_ERR_VERSION: return "unsupported format version";
+    case TG_ERR_TRUNCATED: return "file is truncated";
+    case TG_ERR_CORRUPT: return "checksum mismatch: file is corrupted";
+    case TG_ERR_MISMATCH: return "file does not match the model";
+    case TG_ERR_NONFINITE: return "a rule produced NaN or infinity";
     }
     return "unknown status";
 }
