@@ -33,12 +33,14 @@ typedef struct tg_tensor {
     tg_tape *tape;             /* owning tape of an intermediate, else NULL */
     size_t node;               /* 1 + index of the producing record, 0 for none */
     int touched;               /* an intermediate a gradient reached in the current sweep */
+    const void *owner;         /* the parameter set whose blocks hold data and grad, or NULL */
 } tg_tensor;
 
 /* A persistent tensor (TG_PARAM or TG_CONST), data and gradient zero-filled.
  * Returns NULL and sets tg_last_error() on a bad shape or allocation failure. */
 TG_API tg_tensor *tg_tensor_new(tg_kind kind, size_t rank, const size_t *shape);
-/* Frees a persistent tensor; NULL is ignored. Intermediates are freed with their tape. */
+/* Frees a persistent tensor; NULL is ignored. Intermediates are freed with their tape,
+ * and a parameter set's tensors with their set (tg_params_free): both are left alone. */
 TG_API void tg_tensor_free(tg_tensor *t);
 /* Sets a parameter's gradient to zero; no-op when t has no gradient. */
 TG_API void tg_zero_grad(tg_tensor *t);
