@@ -45,7 +45,8 @@ typedef struct {
     int nesterov;          /* SGD: step along g + momentum v; needs momentum > 0 */
     double beta1, beta2;   /* Adam, AdamW: in [0, 1) */
     double eps;            /* Adam, AdamW: > 0 */
-    double clip_norm;      /* > 0: clip the global gradient norm to this before the step */
+    double clip_norm;      /* > 0: clip the global gradient norm to this before the step
+                              (inside the step: the set's gradients are left as they are) */
 } tg_optim_config;
 
 /* PyTorch's defaults for `kind` with learning rate lr: betas (0.9, 0.999), eps 1e-8,
