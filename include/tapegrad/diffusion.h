@@ -74,8 +74,9 @@ typedef struct {
 /* The coefficients, in double, without cancellation (docs/rules.md gives the forms).
  * eta must be finite and >= 0; eta > 1 is accepted while sigma^2 <= 1 - abar_s, i.e.
  * eta <= sqrt(1 - abar_t) / sqrt(1 - abar_t / abar_s) (any eta when s = 0, where
- * sigma = 0). TG_ERR_NULL, TG_ERR_STATE (empty
- * schedule), TG_ERR_PARAM (t outside 1..T, s >= t, bad eta). */
+ * sigma = 0). TG_ERR_NULL, TG_ERR_STATE (empty schedule), TG_ERR_PARAM (t outside 1..T,
+ * s >= t, bad eta, or a schedule so long that sqrt(abar_t) underflows or
+ * sqrt(abar_s / abar_t) overflows: x_0 is then lost in x_t). */
 TG_API tg_status tg_ddim_coefs(const tg_ddpm_schedule *sched, size_t t, size_t s, double eta,
                                tg_ddim_coef *out);
 
