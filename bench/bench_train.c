@@ -23,6 +23,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,24 @@ typedef struct {
     size_t k;                       /* steps taken since the last reset */
     float loss;                     /* of the last step; NaN after an error */
 } model;
+
+/* Every library allocation is counted: once warm, a training step must make none. */
+static atomic_size_t n_allocs;
+
+static void *count_alloc(size_t size, void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&n_allocs, 1);
+    return malloc(size);
+}
+
+static void count_free(void *p, void *ctx)
+{
+    (void)ctx;
+    free(p);
+}
+
+static const tg_allocator counting = { count_alloc, count_free, NULL };
 
 /* Flops of one step's matrix products (see the header). */
 static double step_flops(const spec *s)
@@ -409,6 +428,7 @@ static int torch_ask(torch_side *t, char *reply, size_t len, const char *expect,
 typedef struct {
     double tg_ns, torch_ns;      /* per step, medians */
     double worst;                /* the largest relative loss difference; NaN: not compared */
+    size_t allocs;               /* library allocations during tapegrad's timed steps */
     int mismatch;
     double tg_loss[CHECK_STEPS], torch_loss[CHECK_STEPS];
 } outcome;
@@ -497,7 +517,9 @@ static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, o
     if (t->have && !torch_ask(t, line, sizeof line, "warm", "warmup", id))
         return 0;
     for (int r = 0; r < reps; r++) {
+        const size_t a0 = atomic_load(&n_allocs);
         a[r] = repetition(step, ctx, steps);
+        o->allocs += atomic_load(&n_allocs) - a0;
         if (t->have && (!torch_ask(t, line, sizeof line, "rep", "rep", id) ||
                         sscanf(line, "rep %lf", &b[r]) != 1))
             return 0;
@@ -555,6 +577,13 @@ static void print_table(int threads, const outcome *o, double ceiling, const cha
             printf("%10s%s\n", "-", o[i].mismatch ? "  MISMATCH" : "");
         else
             printf("%10.1e%s\n", o[i].worst, o[i].mismatch ? "  MISMATCH" : "");
+    }
+    {
+        size_t allocs = 0;
+        for (int i = 0; i <= N_MLP; i++)
+            allocs += o[i].allocs;
+        printf("tapegrad allocations during the timed steps: %zu%s\n", allocs,
+               allocs ? " (a warm step should make none)" : "");
     }
     if (!t->have)
         printf("PyTorch side not run: %s\n", t->why);
@@ -636,6 +665,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: the data file is little-endian; this host is not\n");
         return 2;
     }
+    tg_set_allocator(&counting);   /* before any tapegrad object exists */
     memset(m, 0, sizeof m);
     memset(&c, 0, sizeof c);
     for (int i = 0; i < N_MLP && status == 0; i++)
