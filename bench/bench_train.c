@@ -206,6 +206,54 @@ static void model_step(void *ctx)
     tg_tape_reset(t);
 }
 
+/* Where a step's time goes: the same step as model_step, cut into parts timed apart
+ * (the clock reads add a little). part[] receives mean ns per step. */
+enum { P_LINEAR, P_ACT, P_LOSS, P_BACKWARD, P_OPTIM, P_RESET, N_PARTS };
+static const char *const part_names[N_PARTS] = { "linear fwd", "act fwd", "loss fwd",
+                                                 "backward", "optimizer", "zero+reset" };
+
+static int model_parts(model *m, size_t steps, double part[N_PARTS])
+{
+    for (int p = 0; p < N_PARTS; p++)
+        part[p] = 0.0;
+    for (size_t s = 0; s < steps; s++) {
+        const size_t b = m->k++ % N_BATCHES;
+        tg_tape *t = m->tape;
+        tg_tensor *h = m->x[b], *loss;
+        double t0 = bench_now_ns(), t1;
+        for (size_t l = 0; l < m->mlp.n_layers; l++) {
+            h = tg_dense_forward(t, &m->mlp.layer[l], h);
+            t1 = bench_now_ns();
+            part[P_LINEAR] += t1 - t0;
+            t0 = t1;
+            if (l + 1 < m->mlp.n_layers) {
+                h = tg_apply(t, m->mlp.act, &h, 1, NULL);
+                t1 = bench_now_ns();
+                part[P_ACT] += t1 - t0;
+                t0 = t1;
+            }
+        }
+        loss = m->s->loss == LOSS_MSE ? tg_mse_loss(t, h, m->y[b])
+                                      : tg_softmax_cross_entropy(t, h, m->y[b]);
+        t1 = bench_now_ns();
+        part[P_LOSS] += t1 - t0;
+        if (!loss || tg_backward(t, loss, NULL) != TG_OK)
+            return fail(m->s->name);
+        t0 = bench_now_ns();
+        part[P_BACKWARD] += t0 - t1;
+        if (tg_optim_step(m->opt) != TG_OK)
+            return fail(m->s->name);
+        t1 = bench_now_ns();
+        part[P_OPTIM] += t1 - t0;
+        tg_params_zero_grad(m->ps);
+        tg_tape_reset(t);
+        part[P_RESET] += bench_now_ns() - t1;
+    }
+    for (int p = 0; p < N_PARTS; p++)
+        part[p] /= (double)steps;
+    return 1;
+}
+
 /* The relu chain: CHAIN relu rules on CHAIN_N elements, forward and backward. */
 typedef struct {
     tg_tape *tape;
@@ -429,9 +477,28 @@ typedef struct {
     double tg_ns, torch_ns;      /* per step, medians */
     double worst;                /* the largest relative loss difference; NaN: not compared */
     size_t allocs;               /* library allocations during tapegrad's timed steps */
+    size_t steps;                /* tapegrad steps per repetition */
+    double part[N_PARTS];        /* ns per step in each part, medians */
     int mismatch;
     double tg_loss[CHECK_STEPS], torch_loss[CHECK_STEPS];
 } outcome;
+
+/* Medians of the parts over (at most 9) repetitions. */
+static int time_parts(model *m, int reps, outcome *o)
+{
+    enum { R = 9 };
+    double v[N_PARTS][R], part[N_PARTS];
+    const int n = reps < R ? reps : R;
+    for (int r = 0; r < n; r++) {
+        if (!model_parts(m, o->steps, part))
+            return 0;
+        for (int p = 0; p < N_PARTS; p++)
+            v[p][r] = part[p];
+    }
+    for (int p = 0; p < N_PARTS; p++)
+        o->part[p] = median(v[p], n);
+    return 1;
+}
 
 static int set_threads(int n)
 {
@@ -512,7 +579,7 @@ static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, o
 {
     double a[MAX_REPS], b[MAX_REPS];
     char line[256];
-    const size_t steps = warm_up(step, ctx);
+    const size_t steps = o->steps = warm_up(step, ctx);
     o->torch_ns = NAN;
     if (t->have && !torch_ask(t, line, sizeof line, "warm", "warmup", id))
         return 0;
@@ -578,6 +645,16 @@ static void print_table(int threads, const outcome *o, double ceiling, const cha
         else
             printf("%10.1e%s\n", o[i].worst, o[i].mismatch ? "  MISMATCH" : "");
     }
+    printf("where tapegrad's step goes, us per step:\n%-32s", "");
+    for (int p = 0; p < N_PARTS; p++)
+        printf(" %12s", part_names[p]);
+    printf("\n");
+    for (int i = 0; i < N_MLP; i++) {
+        printf("%d %-30s", i + 1, specs[i].name);
+        for (int p = 0; p < N_PARTS; p++)
+            printf(" %12.2f", o[i].part[p] * 1e-3);
+        printf("\n");
+    }
     {
         size_t allocs = 0;
         for (int i = 0; i <= N_MLP; i++)
@@ -617,7 +694,8 @@ static int run_threads(int threads, model *m, chain *c, const char *python, cons
     ceiling = sgemm_ceiling(&how);
     for (int i = 0; ok && i < N_MLP; i++)
         ok = check_mlp(&m[i], &t, i + 1, &o[i]) &&
-             time_both(model_step, &m[i], &t, i + 1, reps, &o[i]);
+             time_both(model_step, &m[i], &t, i + 1, reps, &o[i]) &&
+             time_parts(&m[i], reps, &o[i]);
     ok = ok && check_chain(c, &t, N_MLP + 1, &o[N_MLP]) &&
          time_both(chain_step, c, &t, N_MLP + 1, reps, &o[N_MLP]) && c->ok;
     for (int i = 0; ok && i < N_MLP; i++)
