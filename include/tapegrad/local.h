@@ -48,6 +48,12 @@ TG_API void tg_local_linear_grad_input(size_t out, size_t in, const double *W, c
                                        double *dx);
 TG_API void tg_local_linear_grad_bias(size_t out, const double *d, double *db);
 
+/* ---- the operations models need (rules.md, "Operations for models") ---- */
+/* a / b and its partials d/da = 1/b, d/db = -a/b^2 (either pointer may be NULL);
+ * b = 0 follows IEEE 754: infinities, NaN where a = 0 too. */
+TG_API double tg_local_div(double a, double b);
+TG_API void tg_local_div_grad(double a, double b, double *da, double *db);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,6 +43,15 @@ TG_API tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *pred, tg_tensor *target);
  * integer class indices in [0, C) as floats (exact up to 2^24). Log-sum-exp stable. */
 TG_API tg_tensor *tg_softmax_cross_entropy(tg_tape *t, tg_tensor *logits, tg_tensor *labels);
 
+/* ---- the operations models need (docs/rules.md, "Operations for models") ----
+ * add, sub, mul and div broadcast as NumPy does: shapes align from the right, a missing
+ * leading dimension counts as 1, and a dimension of size 1 stretches to the other's
+ * size ([B,1] with [B,n], [1,n] or [n] with [B,n], [B,1,n] with [B,m,n], a scalar with
+ * anything); any other pair of sizes is refused with TG_ERR_SHAPE. The output has the
+ * broadcast shape; a broadcast operand's gradient sums over the stretched dimensions.
+ * div by zero gives IEEE infinities (NaN for 0/0). */
+TG_API tg_tensor *tg_div(tg_tape *t, tg_tensor *a, tg_tensor *b);
+
 #ifdef __cplusplus
 }
 #endif

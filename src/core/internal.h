@@ -57,4 +57,12 @@ extern const tg_rule tg__rule_relu, tg__rule_leaky_relu, tg__rule_elu, tg__rule_
     tg__rule_mul, tg__rule_scale, tg__rule_sum, tg__rule_mean, tg__rule_matmul,
     tg__rule_concat, tg__rule_mse_loss, tg__rule_softmax_cross_entropy;
 
+/* --- ops: reasons with values (why.c) and the rules that models need --- */
+/* Formats a refusal's reason into tape memory and sets node->why to it; returns it. */
+const char *tg__why(tg_node *n, const char *fmt, ...) TG__PRINTF(2, 3);
+/* forward's domain check for log and sqrt: TG_ERR_DOMAIN naming the first element
+ * below 0 (-0 and NaN are accepted). */
+tg_status tg__refuse_negative(tg_node *n);
+extern const tg_rule tg__rule_div;
+
 #endif

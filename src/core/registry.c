@@ -10,6 +10,8 @@ static const tg_rule *const builtins[] = {
     &tg__rule_safe_log, &tg__rule_smooth_abs, &tg__rule_linear, &tg__rule_add,
     &tg__rule_sub, &tg__rule_mul, &tg__rule_scale, &tg__rule_sum, &tg__rule_mean,
     &tg__rule_matmul, &tg__rule_concat, &tg__rule_mse_loss, &tg__rule_softmax_cross_entropy,
+    /* the operations models need */
+    &tg__rule_div,
 };
 #define N_BUILTIN (sizeof builtins / sizeof builtins[0])
 
