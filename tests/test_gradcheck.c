@@ -48,17 +48,22 @@ static const example examples[] = {
     /* the operations models need; div's [B,1] against [B,n] takes the general
      * broadcasting path */
     { "div", 2, { { 2, { 3, 4 } }, { 2, { 3, 1 } } }, 0, NAN },
+    { "exp", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "log", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "sqrt", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "square", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "neg", 1, { { 2, { 3, 4 } } }, 0, NAN },
 };
 
 /* Inputs whose data must stay in the rule's domain or away from a pole, instead of the
- * default [-2, 2): div's divisor. */
+ * default [-2, 2): div's divisor, log's and sqrt's argument. */
 static void data_range(const char *rule, size_t input, float *lo, float *hi)
 {
     static const struct {
         const char *rule;
         size_t input;
         float lo, hi;
-    } ranges[] = { { "div", 1, 0.5f, 2.0f } };
+    } ranges[] = { { "div", 1, 0.5f, 2.0f }, { "log", 0, 0.5f, 3.0f }, { "sqrt", 0, 0.5f, 3.0f } };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (strcmp(ranges[i].rule, rule) == 0 && ranges[i].input == input) {
             *lo = ranges[i].lo;

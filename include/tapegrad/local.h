@@ -53,6 +53,21 @@ TG_API void tg_local_linear_grad_bias(size_t out, const double *d, double *db);
  * b = 0 follows IEEE 754: infinities, NaN where a = 0 too. */
 TG_API double tg_local_div(double a, double b);
 TG_API void tg_local_div_grad(double a, double b, double *da, double *db);
+/* exp, log, sqrt, square and neg, as the activations above. log and sqrt are defined for
+ * x >= 0: at 0 (either sign) log is -inf and both derivatives are +inf, the limits from
+ * the right; for x < 0 value and derivative are NaN and `at` receives
+ * TG_POINT_BAD_PARAM, meaning here that the input is outside the domain (the tape
+ * refuses such inputs with TG_ERR_DOMAIN). */
+TG_API double tg_local_exp(double x);
+TG_API double tg_local_exp_deriv(double x, tg_point *at);
+TG_API double tg_local_log(double x);
+TG_API double tg_local_log_deriv(double x, tg_point *at);
+TG_API double tg_local_sqrt(double x);
+TG_API double tg_local_sqrt_deriv(double x, tg_point *at);
+TG_API double tg_local_square(double x);
+TG_API double tg_local_square_deriv(double x, tg_point *at);
+TG_API double tg_local_neg(double x);
+TG_API double tg_local_neg_deriv(double x, tg_point *at);
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,15 @@ TG_API tg_tensor *tg_softmax_cross_entropy(tg_tape *t, tg_tensor *logits, tg_ten
  * broadcast shape; a broadcast operand's gradient sums over the stretched dimensions.
  * div by zero gives IEEE infinities (NaN for 0/0). */
 TG_API tg_tensor *tg_div(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/* Elementwise, output of x's shape. log and sqrt refuse a negative element with
+ * TG_ERR_DOMAIN (the message names its index and value); 0 and -0 are accepted (log 0 =
+ * -inf; the derivatives of log and sqrt at 0 are +inf). exp overflows to +inf. NaN
+ * inputs propagate. */
+TG_API tg_tensor *tg_exp(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_square(tg_tape *t, tg_tensor *x);   /* x^2 */
+TG_API tg_tensor *tg_neg(tg_tape *t, tg_tensor *x);      /* -x */
 
 #ifdef __cplusplus
 }
