@@ -53,6 +53,7 @@ static const example examples[] = {
     { "sqrt", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "square", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "neg", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "reshape", 1, { { 2, { 3, 4 } } }, 0, NAN },     /* the default flattens */
 };
 
 /* Inputs whose data must stay in the rule's domain or away from a pole, instead of the

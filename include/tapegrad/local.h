@@ -68,6 +68,12 @@ TG_API double tg_local_square(double x);
 TG_API double tg_local_square_deriv(double x, tg_point *at);
 TG_API double tg_local_neg(double x);
 TG_API double tg_local_neg_deriv(double x, tg_point *at);
+/* reshape's value and vector-Jacobian product are the identity on the flat data; its one
+ * computation is the shape: `rank` target dimensions, each >= 1 except at most one -1,
+ * which becomes the size that makes the product equal `count`. TG_ERR_PARAM for a bad
+ * target, TG_ERR_SHAPE when the counts cannot match (tg_last_error() says which). */
+TG_API tg_status tg_local_reshape_shape(size_t count, size_t rank, const long *target,
+                                        size_t *shape);
 
 #ifdef __cplusplus
 }

@@ -60,6 +60,11 @@ TG_API tg_tensor *tg_log(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_square(tg_tape *t, tg_tensor *x);   /* x^2 */
 TG_API tg_tensor *tg_neg(tg_tape *t, tg_tensor *x);      /* -x */
+/* The same elements under `rank` dimensions (at most TG_MAX_RANK), one of which may be
+ * -1 to be inferred; the element count must match (TG_ERR_SHAPE). A view: the output's
+ * data IS x's data (no copy), so it sees later changes to x's data; its gradient is its
+ * own. The target travels as the rule's four float parameters (unused ones 0). */
+TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, size_t rank, const long *shape);
 
 #ifdef __cplusplus
 }

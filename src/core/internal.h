@@ -64,6 +64,6 @@ const char *tg__why(tg_node *n, const char *fmt, ...) TG__PRINTF(2, 3);
  * below 0 (-0 and NaN are accepted). */
 tg_status tg__refuse_negative(tg_node *n);
 extern const tg_rule tg__rule_div, tg__rule_exp, tg__rule_log, tg__rule_sqrt, tg__rule_square,
-    tg__rule_neg;
+    tg__rule_neg, tg__rule_reshape;
 
 #endif
