@@ -54,6 +54,9 @@ static const example examples[] = {
     { "square", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "neg", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "reshape", 1, { { 2, { 3, 4 } } }, 0, NAN },     /* the default flattens */
+    { "transpose", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "sum_axis", 1, { { 2, { 3, 4 } } }, 0, 0.0f },   /* over the first axis */
+    { "mean_axis", 1, { { 2, { 3, 4 } } }, 0, NAN },
 };
 
 /* Inputs whose data must stay in the rule's domain or away from a pole, instead of the

@@ -74,6 +74,18 @@ TG_API double tg_local_neg_deriv(double x, tg_point *at);
  * target, TG_ERR_SHAPE when the counts cannot match (tg_last_error() says which). */
 TG_API tg_status tg_local_reshape_shape(size_t count, size_t rank, const long *target,
                                         size_t *shape);
+/* y = x^T for x [M,N] (y [N,M]). It is its own vector-Jacobian product with the
+ * dimensions swapped: dx = tg_local_transpose(N, M, dy). */
+TG_API void tg_local_transpose(size_t M, size_t N, const double *x, double *y);
+/* x viewed as [outer, n, inner], reduced over the n axis: y [outer, inner] is the sum (or
+ * mean) along it; the vector-Jacobian product writes dx [outer, n, inner] = dy (or dy / n)
+ * repeated along that axis. */
+TG_API void tg_local_sum_axis(size_t outer, size_t n, size_t inner, const double *x, double *y);
+TG_API void tg_local_sum_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy,
+                                  double *dx);
+TG_API void tg_local_mean_axis(size_t outer, size_t n, size_t inner, const double *x, double *y);
+TG_API void tg_local_mean_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy,
+                                   double *dx);
 
 #ifdef __cplusplus
 }

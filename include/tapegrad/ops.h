@@ -65,6 +65,11 @@ TG_API tg_tensor *tg_neg(tg_tape *t, tg_tensor *x);      /* -x */
  * data IS x's data (no copy), so it sees later changes to x's data; its gradient is its
  * own. The target travels as the rule's four float parameters (unused ones 0). */
 TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, size_t rank, const long *shape);
+TG_API tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x);   /* [M,N] -> [N,M], a copy */
+/* Sum or mean along one axis (negative counts from the end, -1 the last); keepdims 1
+ * keeps it with size 1, 0 removes it. Accumulated in double. */
+TG_API tg_tensor *tg_sum_axis(tg_tape *t, tg_tensor *x, int axis, int keepdims);
+TG_API tg_tensor *tg_mean_axis(tg_tape *t, tg_tensor *x, int axis, int keepdims);
 
 #ifdef __cplusplus
 }

@@ -63,7 +63,15 @@ const char *tg__why(tg_node *n, const char *fmt, ...) TG__PRINTF(2, 3);
 /* forward's domain check for log and sqrt: TG_ERR_DOMAIN naming the first element
  * below 0 (-0 and NaN are accepted). */
 tg_status tg__refuse_negative(tg_node *n);
+/* Axis reductions (rules/sum_axis.c), shared with mean_axis: x as [outer, n, inner]. */
+typedef struct {
+    size_t outer, n, inner;
+} tg__axis_split;
+tg_status tg__axis_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK]);
+tg__axis_split tg__axis_split_of(const tg_node *n);
+tg_status tg__axis_reduce(tg_node *n, int mean);   /* forward */
+tg_status tg__axis_spread(tg_node *n, int mean);   /* backward */
 extern const tg_rule tg__rule_div, tg__rule_exp, tg__rule_log, tg__rule_sqrt, tg__rule_square,
-    tg__rule_neg, tg__rule_reshape;
+    tg__rule_neg, tg__rule_reshape, tg__rule_transpose, tg__rule_sum_axis, tg__rule_mean_axis;
 
 #endif

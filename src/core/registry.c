@@ -12,7 +12,8 @@ static const tg_rule *const builtins[] = {
     &tg__rule_matmul, &tg__rule_concat, &tg__rule_mse_loss, &tg__rule_softmax_cross_entropy,
     /* the operations models need */
     &tg__rule_div, &tg__rule_exp, &tg__rule_log, &tg__rule_sqrt, &tg__rule_square,
-    &tg__rule_neg, &tg__rule_reshape,
+    &tg__rule_neg, &tg__rule_reshape, &tg__rule_transpose, &tg__rule_sum_axis,
+    &tg__rule_mean_axis,
 };
 #define N_BUILTIN (sizeof builtins / sizeof builtins[0])
 
