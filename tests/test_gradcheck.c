@@ -57,6 +57,8 @@ static const example examples[] = {
     { "transpose", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "sum_axis", 1, { { 2, { 3, 4 } } }, 0, 0.0f },   /* over the first axis */
     { "mean_axis", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "softmax", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "log_softmax", 1, { { 2, { 3, 4 } } }, 0, NAN },
 };
 
 /* Inputs whose data must stay in the rule's domain or away from a pole, instead of the

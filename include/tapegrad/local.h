@@ -86,6 +86,17 @@ TG_API void tg_local_sum_axis_vjp(size_t outer, size_t n, size_t inner, const do
 TG_API void tg_local_mean_axis(size_t outer, size_t n, size_t inner, const double *x, double *y);
 TG_API void tg_local_mean_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy,
                                    double *dx);
+/* One row of n entries. softmax: y_i = exp(x_i - m) / sum_j exp(x_j - m), m = max x;
+ * log_softmax: y_i = (x_i - m) - log sum_j exp(x_j - m). A -inf entry is masked out; one
+ * +inf entry gives the limit (softmax e_j, log_softmax 0 there and -inf elsewhere); a
+ * NaN entry gives a NaN row. A row that is all -inf, or has two or more +inf entries,
+ * has no value: TG_ERR_DOMAIN and a NaN row. TG_ERR_NULL / TG_ERR_SIZE for NULL or n 0.
+ * The vector-Jacobian products take the row's output y (dx may be dy):
+ * softmax dx_i = y_i (dy_i - <dy, y>); log_softmax dx_i = dy_i - exp(y_i) sum_j dy_j. */
+TG_API tg_status tg_local_softmax(size_t n, const double *x, double *y);
+TG_API void tg_local_softmax_vjp(size_t n, const double *y, const double *dy, double *dx);
+TG_API tg_status tg_local_log_softmax(size_t n, const double *x, double *y);
+TG_API void tg_local_log_softmax_vjp(size_t n, const double *y, const double *dy, double *dx);
 
 #ifdef __cplusplus
 }

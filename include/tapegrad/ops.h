@@ -70,6 +70,11 @@ TG_API tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x);   /* [M,N] -> [N,M], a
  * keeps it with size 1, 0 removes it. Accumulated in double. */
 TG_API tg_tensor *tg_sum_axis(tg_tape *t, tg_tensor *x, int axis, int keepdims);
 TG_API tg_tensor *tg_mean_axis(tg_tape *t, tg_tensor *x, int axis, int keepdims);
+/* Along the last axis, stable (each row shifted by its maximum). -inf entries are
+ * masked out; one +inf entry in a row gives the limit (a one-hot row); a row all -inf,
+ * or with two or more +inf entries, has no value and is refused with TG_ERR_DOMAIN. */
+TG_API tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x);
 
 #ifdef __cplusplus
 }

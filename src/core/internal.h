@@ -71,7 +71,15 @@ tg_status tg__axis_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK]);
 tg__axis_split tg__axis_split_of(const tg_node *n);
 tg_status tg__axis_reduce(tg_node *n, int mean);   /* forward */
 tg_status tg__axis_spread(tg_node *n, int mean);   /* backward */
+/* softmax and log_softmax (rules/softmax.c): one row in double (log_form 0 or 1); the
+ * row function sets *why on TG_ERR_DOMAIN; the vjp's dx may alias dy. */
+tg_status tg__softmax_row(size_t n, const double *x, double *y, int log_form, const char **why);
+void tg__softmax_vjp_row(size_t n, const double *y, const double *dy, double *dx, int log_form);
+tg_status tg__softmax_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK]);
+tg_status tg__softmax_forward(tg_node *n, int log_form);
+tg_status tg__softmax_backward(tg_node *n, int log_form);
 extern const tg_rule tg__rule_div, tg__rule_exp, tg__rule_log, tg__rule_sqrt, tg__rule_square,
-    tg__rule_neg, tg__rule_reshape, tg__rule_transpose, tg__rule_sum_axis, tg__rule_mean_axis;
+    tg__rule_neg, tg__rule_reshape, tg__rule_transpose, tg__rule_sum_axis, tg__rule_mean_axis,
+    tg__rule_softmax, tg__rule_log_softmax;
 
 #endif
