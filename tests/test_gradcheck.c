@@ -59,6 +59,7 @@ static const example examples[] = {
     { "mean_axis", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "softmax", 1, { { 2, { 3, 4 } } }, 0, NAN },
     { "log_softmax", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "linear_nobias", 2, { { 2, { 3, 4 } }, { 2, { 5, 4 } } }, 0, NAN },
 };
 
 /* Inputs whose data must stay in the rule's domain or away from a pole, instead of the

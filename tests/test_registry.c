@@ -39,7 +39,7 @@ Test(registry, builtins_are_found_by_name)
                                    /* the operations models need */
                                    "div", "exp", "log", "sqrt", "square", "neg", "reshape",
                                    "transpose", "sum_axis", "mean_axis", "softmax",
-                                   "log_softmax" };
+                                   "log_softmax", "linear_nobias" };
     const size_t n = sizeof names / sizeof names[0];
     cr_assert_eq(tg_rule_count(), n);
     for (size_t i = 0; i < n; i++) {

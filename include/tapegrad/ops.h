@@ -75,6 +75,8 @@ TG_API tg_tensor *tg_mean_axis(tg_tape *t, tg_tensor *x, int axis, int keepdims)
  * or with two or more +inf entries, has no value and is refused with TG_ERR_DOMAIN. */
 TG_API tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x);
+/* tg_linear(t, x, W, NULL) is the layer without a bias, y = x W^T: the rule
+ * linear_nobias (inputs x, W), through the same GEMM. */
 
 #ifdef __cplusplus
 }

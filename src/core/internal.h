@@ -80,6 +80,6 @@ tg_status tg__softmax_forward(tg_node *n, int log_form);
 tg_status tg__softmax_backward(tg_node *n, int log_form);
 extern const tg_rule tg__rule_div, tg__rule_exp, tg__rule_log, tg__rule_sqrt, tg__rule_square,
     tg__rule_neg, tg__rule_reshape, tg__rule_transpose, tg__rule_sum_axis, tg__rule_mean_axis,
-    tg__rule_softmax, tg__rule_log_softmax;
+    tg__rule_softmax, tg__rule_log_softmax, tg__rule_linear_nobias;
 
 #endif

@@ -13,7 +13,7 @@ static const tg_rule *const builtins[] = {
     /* the operations models need */
     &tg__rule_div, &tg__rule_exp, &tg__rule_log, &tg__rule_sqrt, &tg__rule_square,
     &tg__rule_neg, &tg__rule_reshape, &tg__rule_transpose, &tg__rule_sum_axis,
-    &tg__rule_mean_axis, &tg__rule_softmax, &tg__rule_log_softmax,
+    &tg__rule_mean_axis, &tg__rule_softmax, &tg__rule_log_softmax, &tg__rule_linear_nobias,
 };
 #define N_BUILTIN (sizeof builtins / sizeof builtins[0])
 
