@@ -502,6 +502,7 @@ Test(errors, null_tape_calls_have_a_message)
     EXPECT_NULL_TAPE(tg_tape_length(NULL), "tg_tape_length");
     EXPECT_NULL_TAPE(tg_tape_node(NULL, 0), "tg_tape_node");
     EXPECT_NULL_TAPE(tg_tape_set_recording(NULL, 1), "tg_tape_set_recording");
+    EXPECT_NULL_TAPE(tg_tape_set_anomaly(NULL, 1), "tg_tape_set_anomaly");
     EXPECT_NULL_TAPE(tg_tape_const(NULL, 1, s3), "tg_tape_const");
     EXPECT_NULL_TAPE(tg_apply(NULL, tg_rule_find("relu"), &x, 1, NULL), "tg_apply");
     EXPECT_NULL_TAPE(tg_backward(NULL, x, NULL), "tg_backward");

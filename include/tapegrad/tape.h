@@ -32,6 +32,17 @@ TG_API void tg_tape_reset(tg_tape *tape);
  * no gradient and nothing is kept for backward. Returns the previous setting. */
 TG_API int tg_tape_set_recording(tg_tape *tape, int on);
 
+/* Anomaly mode, off by default (and free when off): every value a rule writes, its
+ * forward output and the gradients its backward adds, is checked for NaN and
+ * infinity. The first rule that turns finite values into non-finite ones (forward:
+ * finite inputs; backward: a finite cotangent, finite inputs and a finite gradient
+ * before it added) becomes the tape's error, TG_ERR_NONFINITE, naming the rule, its
+ * record on the tape, the element and the input shapes; tg_apply then returns NULL,
+ * tg_backward the status. Non-finite values that arrive from the data (a parameter, a
+ * constant: a -inf mask, say) are passed along, not reported. Returns the previous
+ * setting. */
+TG_API int tg_tape_set_anomaly(tg_tape *tape, int on);
+
 /* A constant in the tape's arena (for a step's input batch without a malloc),
  * zero-filled; freed by reset. */
 TG_API tg_tensor *tg_tape_const(tg_tape *tape, size_t rank, const size_t *shape);

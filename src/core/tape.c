@@ -44,6 +44,7 @@ struct tg_tape {
     tg_node *nodes;
     size_t n_nodes, cap_nodes;
     int recording;
+    int anomaly;           /* check every value a rule writes (tg_tape_set_anomaly) */
     int busy;              /* a rule's callback is running: the tape is not to be used */
     size_t kinks;
     tg_status status;      /* first error since creation or reset */
@@ -155,6 +156,18 @@ int tg_tape_set_recording(tg_tape *t, int on)
     }
     old = t->recording;
     t->recording = on != 0;
+    return old;
+}
+
+int tg_tape_set_anomaly(tg_tape *t, int on)
+{
+    int old;
+    if (!t) {
+        tg__fail(TG_ERR_NULL, "tg_tape_set_anomaly: tape is NULL");
+        return 0;
+    }
+    old = t->anomaly;
+    t->anomaly = on != 0;
     return old;
 }
 
@@ -491,6 +504,78 @@ static tg_status out_size(const char *who, size_t rank, const size_t *shape, siz
     return tg__check_shape(who, rank, shape, size);
 }
 
+/* ---- anomaly mode: the first rule that turns finite values into NaN or inf --------- */
+
+/* Index of the first non-finite value, or n. x - x is 0 for finite x, NaN otherwise. */
+static size_t first_nonfinite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] - v[i] != 0.0f)
+            return i;
+    return n;
+}
+
+static const char *value_name(float v)
+{
+    return v != v ? "NaN" : v > 0 ? "+inf" : "-inf";
+}
+
+static int inputs_finite(const tg_node *node)
+{
+    for (size_t k = 0; k < node->n_in; k++)
+        if (first_nonfinite(node->in[k]->data, node->in[k]->size) < node->in[k]->size)
+            return 0;
+    return 1;
+}
+
+/* Checks a forward output; rec: is the application being recorded (it would be record
+ * t->n_nodes), or is it inference. */
+static tg_status anomaly_forward(tg_tape *t, const tg_node *node, int rec)
+{
+    const tg_tensor *y = node->out;
+    const size_t i = first_nonfinite(y->data, y->size);
+    char shapes[256], pos[48] = "not recorded";
+    if (i == y->size || !inputs_finite(node))
+        return TG_OK;   /* all finite, or not this rule's doing */
+    if (rec)
+        snprintf(pos, sizeof pos, "record %zu", t->n_nodes);
+    tg__shapes_str(node->in, node->n_in, shapes, sizeof shapes);
+    return tape_fail(t, TG_ERR_NONFINITE,
+                     "anomaly: %s (%s) produced %s at output element %zu from finite inputs "
+                     "(inputs %s)", node->rule->name, pos, value_name(y->data[i]), i, shapes);
+}
+
+/* Runs backward and checks each input gradient that was finite before it: it may turn
+ * non-finite only when the cotangent or an input was not finite already. */
+static tg_status anomaly_backward(tg_tape *t, tg_node *node, size_t at)
+{
+    int was_finite[TG_MAX_ARITY];
+    const int clean = first_nonfinite(node->out->grad, node->out->size) == node->out->size &&
+                      inputs_finite(node);
+    tg_status s;
+    for (size_t k = 0; k < node->n_in; k++) {
+        const tg_tensor *x = node->in[k];
+        was_finite[k] = x->grad && first_nonfinite(x->grad, x->size) == x->size;
+    }
+    s = node->rule->backward(node);
+    if (s != TG_OK)
+        return rule_fail(t, node, s, "backward: ");
+    for (size_t k = 0; clean && k < node->n_in; k++) {
+        const tg_tensor *x = node->in[k];
+        const size_t i = was_finite[k] ? first_nonfinite(x->grad, x->size) : x->size;
+        char shapes[256];
+        if (i == x->size)
+            continue;
+        tg__shapes_str(node->in, node->n_in, shapes, sizeof shapes);
+        return tape_fail(t, TG_ERR_NONFINITE,
+                         "anomaly: backward of %s (record %zu) produced %s in the gradient of "
+                         "input %zu at element %zu from a finite cotangent and finite inputs "
+                         "(inputs %s)", node->rule->name, at, value_name(x->grad[i]), k, i,
+                         shapes);
+    }
+    return TG_OK;
+}
+
 tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, size_t n,
                     const float *params)
 {
@@ -559,6 +644,8 @@ tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, s
         rule_fail(t, node, s, "forward: ");
         return NULL;
     }
+    if (t->anomaly && anomaly_forward(t, node, rec) != TG_OK)
+        return NULL;
     if (rec)
         node->out->node = ++t->n_nodes;
     return node->out;
@@ -613,8 +700,12 @@ static tg_status sweep_back(tg_tape *t, tg_tensor *out, uint64_t sweep)
                 x->sweep = sweep;
             }
         }
-        if ((s = node->rule->backward(node)) != TG_OK)
-            return rule_fail(t, node, s, "backward: ");
+        if (t->anomaly)
+            s = anomaly_backward(t, node, i);
+        else if ((s = node->rule->backward(node)) != TG_OK)
+            s = rule_fail(t, node, s, "backward: ");
+        if (s != TG_OK)
+            return s;
         t->kinks += node->kinks;
     }
     return TG_OK;
