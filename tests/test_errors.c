@@ -551,3 +551,80 @@ Test(errors, node_scratch_out_of_memory_has_a_message)
     tg_tensor_free(x);
     tg_set_allocator(NULL);
 }
+
+/* ---- softmax_cross_entropy with infinite logits follows the limits (docs/rules.md) ---- */
+
+/* One row of 3 logits and a label: the loss and the logits' gradient. */
+static float sce_row(const float l[3], float label, float grad[3])
+{
+    static const size_t s13[2] = { 1, 3 }, s1[1] = { 1 };
+    tg_tape *t = tg_tape_new();
+    tg_tensor *logits = tg_tensor_new(TG_PARAM, 2, s13), *labels = tg_tensor_new(TG_CONST, 1, s1);
+    tg_tensor *loss;
+    float value;
+    memcpy(logits->data, l, 3 * sizeof(float));
+    labels->data[0] = label;
+    loss = tg_softmax_cross_entropy(t, logits, labels);
+    cr_assert_not_null(loss, "%s", tg_last_error());
+    value = loss->data[0];
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_last_error());
+    memcpy(grad, logits->grad, 3 * sizeof(float));
+    tg_tape_free(t);
+    tg_tensor_free(logits);
+    tg_tensor_free(labels);
+    return value;
+}
+
+#define EXPECT_GRAD(g, a, b, c) \
+    do { \
+        cr_expect_float_eq((g)[0], (a), 1e-7f, "grad[0] %g", (double)(g)[0]); \
+        cr_expect_float_eq((g)[1], (b), 1e-7f, "grad[1] %g", (double)(g)[1]); \
+        cr_expect_float_eq((g)[2], (c), 1e-7f, "grad[2] %g", (double)(g)[2]); \
+    } while (0)
+
+Test(errors, softmax_cross_entropy_inf_logit_in_another_class_gives_inf_loss)
+{
+    static const size_t s23[2] = { 2, 3 }, s2[1] = { 2 };
+    const float l[6] = { 1.0f, INFINITY, 2.0f, 0.5f, -1.0f, 3.0f };
+    tg_tape *t = tg_tape_new();
+    tg_tensor *logits = tg_tensor_new(TG_PARAM, 2, s23), *labels = tg_tensor_new(TG_CONST, 1, s2);
+    tg_tensor *loss;
+    memcpy(logits->data, l, sizeof l);
+    labels->data[0] = 0.0f;
+    labels->data[1] = 2.0f;
+    loss = tg_softmax_cross_entropy(t, logits, labels);
+    cr_assert_not_null(loss, "%s", tg_last_error());
+    cr_assert(isinf(loss->data[0]) && loss->data[0] > 0, "loss %g", (double)loss->data[0]);
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_last_error());
+    /* row 0: (softmax - onehot) / B, the softmax all on the +inf logit */
+    EXPECT_GRAD(logits->grad, -0.5f, 0.5f, 0.0f);
+    for (size_t i = 3; i < 6; i++)   /* row 1 is an ordinary finite row */
+        cr_expect(isfinite(logits->grad[i]), "grad[%zu] %g", i, (double)logits->grad[i]);
+    tg_tape_free(t);
+    tg_tensor_free(logits);
+    tg_tensor_free(labels);
+}
+
+Test(errors, softmax_cross_entropy_infinite_logits_follow_the_limits)
+{
+    float g[3];
+    /* a lone +inf on the label: the loss tends to 0, and so does the gradient */
+    cr_expect_eq(sce_row((float[]){ 1.0f, INFINITY, 2.0f }, 1.0f, g), 0.0f);
+    EXPECT_GRAD(g, 0.0f, 0.0f, 0.0f);
+    /* two +inf, the label one of them: tied, log 2 */
+    cr_expect_float_eq(sce_row((float[]){ INFINITY, INFINITY, 2.0f }, 0.0f, g), logf(2.0f), 1e-7f);
+    EXPECT_GRAD(g, -0.5f, 0.5f, 0.0f);
+    /* two +inf, the label elsewhere: +inf */
+    cr_expect(isinf(sce_row((float[]){ INFINITY, INFINITY, 2.0f }, 2.0f, g)));
+    EXPECT_GRAD(g, 0.5f, 0.5f, -1.0f);
+    /* -inf on the label, the rest finite: +inf, probability 0 on the label */
+    cr_expect(isinf(sce_row((float[]){ -INFINITY, 0.0f, 0.0f }, 0.0f, g)));
+    EXPECT_GRAD(g, -1.0f, 0.5f, 0.5f);
+    /* every logit -inf: all tied, log 3 */
+    cr_expect_float_eq(sce_row((float[]){ -INFINITY, -INFINITY, -INFINITY }, 1.0f, g),
+                       logf(3.0f), 1e-7f);
+    EXPECT_GRAD(g, 1.0f / 3.0f, 1.0f / 3.0f - 1.0f, 1.0f / 3.0f);
+    /* NaN stays NaN */
+    cr_expect(isnan(sce_row((float[]){ NAN, INFINITY, 2.0f }, 0.0f, g)));
+    cr_expect(isnan(g[0]) && isnan(g[1]) && isnan(g[2]));
+}
