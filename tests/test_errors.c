@@ -628,3 +628,138 @@ Test(errors, softmax_cross_entropy_infinite_logits_follow_the_limits)
     cr_expect(isnan(sce_row((float[]){ NAN, INFINITY, 2.0f }, 0.0f, g)));
     cr_expect(isnan(g[0]) && isnan(g[1]) && isnan(g[2]));
 }
+
+/* ---- the gradient checker: no false alarms at kinks, real errors still caught -------- */
+
+typedef struct {
+    tg_tensor *x, *W, *b;
+    const tg_rule *act;     /* applied to x W^T + b */
+    const float *param;
+} act_layer;
+
+static tg_tensor *act_layer_graph(tg_tape *t, void *ctx)
+{
+    act_layer *L = ctx;
+    tg_tensor *z = tg_linear(t, L->x, L->W, L->b);
+    return tg_apply(t, L->act, &z, 1, L->param);
+}
+
+/* A random 8 -> 16 layer on a batch of 4, the activation applied to its output; checks
+ * x, W and b. Returns how many of `seeds` seeds failed; *skipped sums the skipped. */
+static int layer_failures(const tg_rule *act, const float *param, int seeds, size_t *skipped)
+{
+    static const size_t xs[2] = { 4, 8 }, ws[2] = { 16, 8 }, bs[1] = { 16 };
+    int failed = 0;
+    *skipped = 0;
+    for (int seed = 0; seed < seeds; seed++) {
+        tg_pcg32 rng;
+        act_layer L;
+        tg_gradcheck_result res;
+        tg_gradcheck_opts opts = { 0 };
+        tg_tensor *wrt[3];
+        tg_pcg32_seed(&rng, (uint64_t)seed, 7);
+        L.x = tu_random(TG_PARAM, 2, xs, &rng, -1.0f, 1.0f);
+        L.W = tu_random(TG_PARAM, 2, ws, &rng, -0.5f, 0.5f);
+        L.b = tu_random(TG_PARAM, 1, bs, &rng, -0.1f, 0.1f);
+        L.act = act;
+        L.param = param;
+        wrt[0] = L.x, wrt[1] = L.W, wrt[2] = L.b;
+        opts.seed = (uint64_t)seed;
+        cr_assert_eq(tg_gradcheck(act_layer_graph, &L, wrt, 3, &opts, &res), TG_OK, "%s",
+                     tg_last_error());
+        cr_expect_eq(res.checked + res.skipped, 4 * 8 + 16 * 8 + 16);
+        failed += !res.pass;
+        *skipped += res.skipped;
+        tg_tensor_free(L.x);
+        tg_tensor_free(L.W);
+        tg_tensor_free(L.b);
+    }
+    return failed;
+}
+
+/* Before, 10 of these 20 seeds failed: a central difference straddling relu's kink
+ * within h of a point. skipped > 0 shows the kinks were there to be handled. */
+Test(errors, gradcheck_no_false_alarm_on_a_relu_layer)
+{
+    size_t skipped;
+    cr_assert_eq(layer_failures(tg_rule_find("relu"), NULL, 20, &skipped), 0);
+    cr_assert_gt(skipped, 0u);
+}
+
+Test(errors, gradcheck_no_false_alarm_on_a_leaky_relu_layer)
+{
+    const float alpha = 0.1f;
+    size_t skipped;
+    cr_assert_eq(layer_failures(tg_rule_find("leaky_relu"), &alpha, 20, &skipped), 0);
+    cr_assert_gt(skipped, 0u);
+}
+
+/* A user's leaky relu (slope 0.2) whose backward uses 0.19 on the negative side: the
+ * kink handling must not excuse it, on any seed. */
+static tg_status leaky_forward(tg_node *n)
+{
+    for (size_t i = 0; i < n->out->size; i++) {
+        const float x = n->in[0]->data[i];
+        n->out->data[i] = x > 0.0f ? x : 0.2f * x;
+    }
+    return TG_OK;
+}
+
+static tg_status leaky_wrong_backward(tg_node *n)
+{
+    for (size_t i = 0; i < n->out->size; i++)
+        n->in[0]->grad[i] += n->out->grad[i] * (n->in[0]->data[i] > 0.0f ? 1.0f : 0.19f);
+    return TG_OK;
+}
+
+Test(errors, gradcheck_still_catches_a_wrong_derivative_with_a_kink)
+{
+    static const tg_rule wrong = { .name = "leaky_wrong", .arity = 1,
+                                   .infer = tg_infer_same_shape, .forward = leaky_forward,
+                                   .backward = leaky_wrong_backward };
+    size_t skipped;
+    cr_assert_eq(layer_failures(&wrong, NULL, 20, &skipped), 20);
+}
+
+/* The checker's own refusals name what went wrong. */
+static int calls;
+static tg_tensor *changing_graph(tg_tape *t, void *ctx)
+{
+    return calls++ == 0 ? tg_sum(t, ctx) : tg_relu(t, ctx);   /* 1 element, then 2 */
+}
+
+static tg_tensor *null_graph(tg_tape *t, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    return NULL;
+}
+
+static tg_tensor *overflow_graph(tg_tape *t, void *ctx)
+{
+    return tg_scale(t, ctx, 1e30f);
+}
+
+static tg_tensor *bad_param_graph(tg_tape *t, void *ctx)
+{
+    return tg_scale(t, ctx, INFINITY);
+}
+
+Test(errors, gradcheck_refusals_have_a_message)
+{
+    static const size_t s2[1] = { 2 };
+    tg_tensor *x = tg_tensor_new(TG_PARAM, 1, s2);
+    tg_gradcheck_result res;
+    x->data[0] = 1e30f;
+    x->data[1] = 1.0f;
+    cr_assert_eq(tg_gradcheck(null_graph, NULL, &x, 1, NULL, &res), TG_ERR_STATE);
+    assert_mentions("returned NULL");
+    calls = 0;
+    cr_assert_eq(tg_gradcheck(changing_graph, x, &x, 1, NULL, &res), TG_ERR_SHAPE);
+    assert_mentions("changed from 1 to 2 elements");
+    cr_assert_eq(tg_gradcheck(overflow_graph, x, &x, 1, NULL, &res), TG_ERR_DOMAIN);
+    assert_mentions("not finite");
+    cr_assert_eq(tg_gradcheck(bad_param_graph, x, &x, 1, NULL, &res), TG_ERR_PARAM);
+    assert_mentions("scale");
+    tg_tensor_free(x);
+}
