@@ -484,31 +484,32 @@ Test(errors, rule_at_out_of_range_has_a_message)
     cr_assert_eq(tg_last_status(), TG_ERR_NOT_FOUND);
 }
 
-/* Each call on a NULL tape says so, whatever it returns. */
-Test(errors, null_tape_calls_have_a_message)
+/* Each call given a NULL tape (or node, or buffer) says so, whatever it returns. */
+Test(errors, null_arguments_have_a_message)
 {
     static const size_t s3[1] = { 3 };
     tg_tensor *x = tg_tensor_new(TG_PARAM, 1, s3);
-#define EXPECT_NULL_TAPE(call, name) \
+#define EXPECT_NULL_ARG(call, name) \
     do { \
         tg_rule_find("reset the last error"); \
         (void)(call); \
         cr_expect_eq(tg_last_status(), TG_ERR_NULL, "%s", name); \
         cr_expect(strstr(tg_last_error(), name) != NULL, "%s: \"%s\"", name, tg_last_error()); \
     } while (0)
-    EXPECT_NULL_TAPE(tg_tape_status(NULL), "tg_tape_status");
-    EXPECT_NULL_TAPE(tg_tape_error(NULL), "tg_tape_error");
-    EXPECT_NULL_TAPE(tg_tape_kinks(NULL), "tg_tape_kinks");
-    EXPECT_NULL_TAPE(tg_tape_length(NULL), "tg_tape_length");
-    EXPECT_NULL_TAPE(tg_tape_node(NULL, 0), "tg_tape_node");
-    EXPECT_NULL_TAPE(tg_tape_set_recording(NULL, 1), "tg_tape_set_recording");
-    EXPECT_NULL_TAPE(tg_tape_set_anomaly(NULL, 1), "tg_tape_set_anomaly");
-    EXPECT_NULL_TAPE(tg_tape_const(NULL, 1, s3), "tg_tape_const");
-    EXPECT_NULL_TAPE(tg_apply(NULL, tg_rule_find("relu"), &x, 1, NULL), "tg_apply");
-    EXPECT_NULL_TAPE(tg_backward(NULL, x, NULL), "tg_backward");
-    EXPECT_NULL_TAPE(tg_node_scratch(NULL, 8), "tg_node_scratch");
-    EXPECT_NULL_TAPE(tg_infer_same_shape(NULL, NULL, NULL), "tg_infer_same_shape");
-#undef EXPECT_NULL_TAPE
+    EXPECT_NULL_ARG(tg_tape_status(NULL), "tg_tape_status");
+    EXPECT_NULL_ARG(tg_tape_error(NULL), "tg_tape_error");
+    EXPECT_NULL_ARG(tg_tape_kinks(NULL), "tg_tape_kinks");
+    EXPECT_NULL_ARG(tg_tape_length(NULL), "tg_tape_length");
+    EXPECT_NULL_ARG(tg_tape_node(NULL, 0), "tg_tape_node");
+    EXPECT_NULL_ARG(tg_tape_set_recording(NULL, 1), "tg_tape_set_recording");
+    EXPECT_NULL_ARG(tg_tape_set_anomaly(NULL, 1), "tg_tape_set_anomaly");
+    EXPECT_NULL_ARG(tg_tape_const(NULL, 1, s3), "tg_tape_const");
+    EXPECT_NULL_ARG(tg_apply(NULL, tg_rule_find("relu"), &x, 1, NULL), "tg_apply");
+    EXPECT_NULL_ARG(tg_backward(NULL, x, NULL), "tg_backward");
+    EXPECT_NULL_ARG(tg_node_scratch(NULL, 8), "tg_node_scratch");
+    EXPECT_NULL_ARG(tg_infer_same_shape(NULL, NULL, NULL), "tg_infer_same_shape");
+    EXPECT_NULL_ARG(tg_shape_str(x, NULL, 8), "tg_shape_str");
+#undef EXPECT_NULL_ARG
     tg_tensor_free(x);
 }
 
