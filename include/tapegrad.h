@@ -11,5 +11,11 @@
 #include "tapegrad/gradcheck.h"
 #include "tapegrad/pcg32.h"
 #include "tapegrad/prob.h"
+#include "tapegrad/nn.h"
+#include "tapegrad/optim.h"
+#include "tapegrad/checkpoint.h"
+#include "tapegrad/data.h"
+#include "tapegrad/progress.h"
+#include "tapegrad/diffusion.h"
 
 #endif

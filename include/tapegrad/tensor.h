@@ -35,12 +35,14 @@ typedef struct tg_tensor {
     size_t node;               /* 1 + index of the producing record, 0 for none */
     uint64_t gen;              /* an intermediate's tape generation: tg_tape_reset advances it */
     uint64_t sweep;            /* the last backward sweep that reached it, 0 for none */
+    const void *owner;         /* the parameter set whose blocks hold data and grad, or NULL */
 } tg_tensor;
 
 /* A persistent tensor (TG_PARAM or TG_CONST), data and gradient zero-filled.
  * Returns NULL and sets tg_last_error() on a bad shape or allocation failure. */
 TG_API tg_tensor *tg_tensor_new(tg_kind kind, size_t rank, const size_t *shape);
-/* Frees a persistent tensor; NULL is ignored. Intermediates are freed with their tape. */
+/* Frees a persistent tensor; NULL is ignored. Intermediates are freed with their tape,
+ * and a parameter set's tensors with their set (tg_params_free): both are left alone. */
 TG_API void tg_tensor_free(tg_tensor *t);
 /* Sets a parameter's gradient to zero; no-op when t has no gradient. */
 TG_API void tg_zero_grad(tg_tensor *t);

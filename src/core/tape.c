@@ -268,17 +268,20 @@ ALWAYS_INLINE void zero_floats(float *restrict g, size_t bytes)
 }
 
 /* A new intermediate of n elements: data uninitialised, gradient (if any) zero.
- * shape holds TG_MAX_RANK dimensions, zero past rank. */
+ * shape holds TG_MAX_RANK dimensions, zero past rank. view: data to alias instead of
+ * allocating (TG_RULE_VIEW), or NULL. */
 ALWAYS_INLINE tg_tensor *new_tensor(tg_tape *t, size_t rank, const size_t *shape, size_t n,
-                                    int with_grad)
+                                    int with_grad, float *view)
 {
     /* data and gradient are one piece; the gradient starts on a 64-byte boundary.
      * tg__check_shape keeps 2 * bytes in range. */
     const size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *data = tensor_floats(t, with_grad ? 2 * bytes : bytes);
+    const size_t own = (view ? 0 : bytes) + (with_grad ? bytes : 0);
+    float *floats = own ? tensor_floats(t, own) : view;
+    float *data = view ? view : floats;
     tensor_pool *p = &t->pool[t->gen & 1];
     tg_tensor *x;
-    if (!data)
+    if (!floats)
         return NULL;
     if (p->next != p->end)   /* the warm path, inline */
         x = p->next++;
@@ -289,7 +292,7 @@ ALWAYS_INLINE tg_tensor *new_tensor(tg_tape *t, size_t rank, const size_t *shape
     x->data = data;
     x->grad = NULL;
     if (with_grad) {
-        x->grad = data + bytes / sizeof(float);
+        x->grad = view ? floats : floats + bytes / sizeof(float);
         zero_floats(x->grad, bytes);   /* unreached gradients read as zero */
     }
     x->size = n;
@@ -300,6 +303,7 @@ ALWAYS_INLINE tg_tensor *new_tensor(tg_tape *t, size_t rank, const size_t *shape
     x->node = 0;
     x->gen = t->gen;
     x->sweep = 0;
+    x->owner = NULL;
     return x;
 }
 
@@ -347,7 +351,7 @@ tg_tensor *tg_tape_const(tg_tape *t, size_t rank, const size_t *shape)
         size_t padded[TG_MAX_RANK] = { 0 };
         for (size_t i = 0; i < rank; i++)
             padded[i] = shape[i];
-        x = new_tensor(t, rank, padded, n, 0);
+        x = new_tensor(t, rank, padded, n, 0, NULL);
     }
     if (!x) {
         tape_fail(t, TG_ERR_NOMEM, "tg_tape_const: out of memory for %zu elements", n);
@@ -632,7 +636,14 @@ tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, s
         tape_fail(t, tg_last_status(), "%s", tg_last_error());
         return NULL;
     }
-    node->out = new_tensor(t, rank, shape, size, needs_grad && rec);
+    if ((rule->flags & TG_RULE_VIEW) && size > inputs[0]->size) {
+        t->busy = 0;
+        node->why = "a view needs an input 0 with at least as many elements";
+        rule_fail(t, node, TG_ERR_SHAPE, "");
+        return NULL;
+    }
+    node->out = new_tensor(t, rank, shape, size, needs_grad && rec,
+                           (rule->flags & TG_RULE_VIEW) ? inputs[0]->data : NULL);
     if (!node->out) {
         t->busy = 0;
         rule_fail(t, node, TG_ERR_NOMEM, "output: ");
@@ -734,4 +745,9 @@ tg_status tg_backward(tg_tape *t, tg_tensor *out, const tg_tensor *seed)
     if (s == TG_OK && t->status != TG_OK)   /* a call a backward made on this tape */
         s = tg__fail(t->status, "%s", t->message);
     return s;
+}
+
+tg_status tg__tape_adopt_error(tg_tape *t)
+{
+    return tape_fail(t, tg_last_status(), "%s", tg_last_error());
 }

@@ -80,6 +80,11 @@ void tg_tensor_free(tg_tensor *t)
 {
     if (!t || t->kind == TG_INTERMEDIATE)   /* intermediates go with their tape */
         return;
+    if (t->owner) {   /* a parameter set's tensor goes with its set */
+        tg__fail(TG_ERR_STATE, "tg_tensor_free: the tensor belongs to a parameter set "
+                 "(freed by tg_params_free)");
+        return;
+    }
     tg__free(((void **)t)[-1]);
 }
 
