@@ -276,12 +276,19 @@ ALWAYS_INLINE tg_tensor *new_tensor(tg_tape *t, size_t rank, const size_t *shape
     /* data and gradient are one piece; the gradient starts on a 64-byte boundary.
      * tg__check_shape keeps 2 * bytes in range. */
     const size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    const size_t own = (view ? 0 : bytes) + (with_grad ? bytes : 0);
-    float *floats = own ? tensor_floats(t, own) : view;
-    float *data = view ? view : floats;
     tensor_pool *p = &t->pool[t->gen & 1];
+    float *data, *grad = NULL;
     tg_tensor *x;
-    if (!floats)
+    if (!view) {
+        data = tensor_floats(t, with_grad ? 2 * bytes : bytes);
+        if (data && with_grad)
+            grad = data + bytes / sizeof(float);
+    } else {   /* a view: only the gradient is its own */
+        data = view;
+        if (with_grad && !(grad = tensor_floats(t, bytes)))
+            return NULL;
+    }
+    if (!data)
         return NULL;
     if (p->next != p->end)   /* the warm path, inline */
         x = p->next++;
@@ -290,11 +297,9 @@ ALWAYS_INLINE tg_tensor *new_tensor(tg_tape *t, size_t rank, const size_t *shape
     if (!x)
         return NULL;
     x->data = data;
-    x->grad = NULL;
-    if (with_grad) {
-        x->grad = view ? floats : floats + bytes / sizeof(float);
-        zero_floats(x->grad, bytes);   /* unreached gradients read as zero */
-    }
+    x->grad = grad;
+    if (grad)
+        zero_floats(grad, bytes);   /* unreached gradients read as zero */
     x->size = n;
     x->rank = rank;
     memcpy(x->shape, shape, sizeof x->shape);
@@ -584,6 +589,7 @@ tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, s
                     const float *params)
 {
     tg_node local, *node;
+    float *view = NULL;   /* TG_RULE_VIEW: input 0's data, which the output aliases */
     size_t rank = 0, shape[TG_MAX_RANK] = { 0 }, size;
     int needs_grad = 0, rec;
     tg_status s;
@@ -636,14 +642,16 @@ tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, s
         tape_fail(t, tg_last_status(), "%s", tg_last_error());
         return NULL;
     }
-    if ((rule->flags & TG_RULE_VIEW) && size > inputs[0]->size) {
-        t->busy = 0;
-        node->why = "a view needs an input 0 with at least as many elements";
-        rule_fail(t, node, TG_ERR_SHAPE, "");
-        return NULL;
+    if (rule->flags & TG_RULE_VIEW) {
+        if (size > inputs[0]->size) {
+            t->busy = 0;
+            node->why = "a view needs an input 0 with at least as many elements";
+            rule_fail(t, node, TG_ERR_SHAPE, "");
+            return NULL;
+        }
+        view = inputs[0]->data;
     }
-    node->out = new_tensor(t, rank, shape, size, needs_grad && rec,
-                           (rule->flags & TG_RULE_VIEW) ? inputs[0]->data : NULL);
+    node->out = new_tensor(t, rank, shape, size, needs_grad && rec, view);
     if (!node->out) {
         t->busy = 0;
         rule_fail(t, node, TG_ERR_NOMEM, "output: ");
