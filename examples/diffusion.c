@@ -348,7 +348,7 @@ static int parse(int argc, char **argv, options *o)
     *o = (options){ .data = MOONS, .seed = 1, .train_steps = 12000, .batch = 256, .T = 1000,
                     .hidden = 128, .sample_steps = 50, .samples = 2000, .lr = 2e-3,
                     .ema_decay = 0.995, .out = "." };
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* every option but --help takes one value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t u = 0;
         int k = 0, bad = 0;
@@ -399,7 +399,6 @@ static int parse(int argc, char **argv, options *o)
                     v ? v : "");
             return -1;
         }
-        i++;
     }
     if (o->ddim && o->sample_steps > o->T) {
         fprintf(stderr, "diffusion: --sample-steps %zu is more than --T %zu\n", o->sample_steps,
