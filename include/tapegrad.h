@@ -11,5 +11,6 @@
 #include "tapegrad/gradcheck.h"
 #include "tapegrad/pcg32.h"
 #include "tapegrad/prob.h"
+#include "tapegrad/threads.h"
 
 #endif
