@@ -11,19 +11,19 @@
  * Workers spin for a few microseconds after a job (products come in quick succession,
  * and waking a sleeping thread costs tens of microseconds), then sleep on a condition
  * variable. */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 #include "gemm.h"
 #include "threads.h"
 
-/* Spin iterations before a waiting thread sleeps: about 20 microseconds of pauses. */
-#define TG__SPIN 2000
+/* How long a waiting thread spins before it sleeps, in nanoseconds. */
+#define TG__SPIN_NS 20000
 /* Chunks per thread a region is cut into, so that a thread the system delays does not
  * hold the others up: whoever is free takes the next chunk. */
 #define TG__CHUNKS_PER_THREAD 4
@@ -73,6 +73,33 @@ static void relax(void)
 #endif
 }
 
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* A spin of TG__SPIN_NS: returns 0 once it is over. Checks the clock every 16 calls (a
+ * pause lasts from a few to about 100 ns depending on the CPU). */
+typedef struct {
+    long long end;
+    unsigned calls;
+} spin;
+
+static int spinning(spin *sp)
+{
+    if (sp->calls++ % 16 == 0) {
+        const long long t = now_ns();
+        if (sp->end == 0)
+            sp->end = t + TG__SPIN_NS;
+        else if (t >= sp->end)
+            return 0;
+    }
+    relax();
+    return 1;
+}
+
 /* Takes chunks of the current job until none is left. Chunk c is the c-th of `chunks`
  * near-equal runs of whole grains over [0, len). */
 static void work(pool *p)
@@ -96,12 +123,12 @@ static void work(pool *p)
 static uint64_t next_job(pool *p, uint32_t seen)
 {
     uint64_t s;
-    for (int i = 0; i < TG__SPIN; i++) {
+    spin sp = { 0, 0 };
+    do {
         s = atomic_load_explicit(&p->state, memory_order_acquire);
         if (GEN(s) != seen)
             return s;
-        relax();
-    }
+    } while (spinning(&sp));
     pthread_mutex_lock(&p->m);
     while (GEN(s = atomic_load_explicit(&p->state, memory_order_acquire)) == seen)
         pthread_cond_wait(&p->go, &p->m);
@@ -151,10 +178,9 @@ static void publish(pool *p)
 static void close_job(pool *p)
 {
     uint64_t s = atomic_fetch_or_explicit(&p->state, CLOSED, memory_order_acq_rel) | CLOSED;
-    for (int i = 0; i < TG__SPIN && ACTIVE(s) != 0; i++) {
-        relax();
+    spin sp = { 0, 0 };
+    while (ACTIVE(s) != 0 && spinning(&sp))
         s = atomic_load_explicit(&p->state, memory_order_acquire);
-    }
     if (ACTIVE(s) == 0)
         return;
     pthread_mutex_lock(&p->m);
@@ -302,6 +328,7 @@ tg_status tg_set_num_threads(size_t n)
     pthread_mutex_lock(&use);
     if (n == atomic_load(&setting)) {
         pthread_mutex_unlock(&use);
+        blas_sync();   /* OpenBLAS may not have heard of the setting yet */
         return TG_OK;
     }
     if (n > 1) {
