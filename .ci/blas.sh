@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # CI: the matrix product's two builds. Out of tree, with warnings as errors: one with
 # --with-blas=no (the built-in kernel alone) and one with --with-blas=openblas (OpenBLAS
-# for large products; needs libopenblas-dev). Each must pass `make check`. Run from the
-# repository root before it is configured in place (an out-of-tree build needs an
-# unconfigured source tree); bootstraps with autoreconf if ./configure is missing.
+# for large products; needs libopenblas-dev). Each must pass `make check` and build the
+# GEMM benchmark (which links OpenBLAS only in the second). Run from the repository root
+# before it is configured in place (an out-of-tree build needs an unconfigured source
+# tree); bootstraps with autoreconf if ./configure is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +23,6 @@ for blas in no openblas; do
         echo "blas.sh: --with-blas=$blas configured OpenBLAS: $have"; exit 1
     fi
     make -C "$dir" -j"$jobs" check || { show_logs "$dir"; exit 1; }
+    make -C "$dir" -j"$jobs" bench/bench_gemm
     echo "blas.sh: --with-blas=$blas: $(grep -h Synthesis "$dir"/tests/test_tapegrad.log | tail -n 1)"
 done
