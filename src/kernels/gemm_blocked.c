@@ -17,14 +17,16 @@
 #include "gemm_isa.h"
 #include "threads.h"
 
-/* Below this many flops (2 M N K) a product runs on the calling thread: waking the
- * pool costs more than it saves (measured with bench/bench_gemm). */
+/* Below this many flops (2 M N K), about 9 us on one core, a product runs on the
+ * calling thread: a sleeping worker takes tens of microseconds to wake, and a region
+ * costs its publish and close even when no worker joins (measured: 1-6% of products
+ * from 32x64x64 to 128^3 on a loaded machine where the workers rarely got to join). */
 #define TG__GEMM_PARALLEL_FLOPS (1u << 21)
 /* A B^T goes to the dot kernel (when the set has one) when it has one or two columns
  * (a layer with one or two outputs: the tile kernel would leave its vectors nearly
  * empty), or at least TG__GEMM_DOT_K terms and either at most TG__GEMM_DOT_ROWS rows or
- * at most TG__GEMM_DOT_COLS columns. Otherwise packing B^T pays back. (Measured with
- * bench/bench_gemm on the workloads' shapes; see bench/README.md.) */
+ * at most TG__GEMM_DOT_COLS columns. Otherwise packing B^T pays back. (Measured on
+ * the workloads' shapes and their neighbours, each way: bench/README.md.) */
 #define TG__GEMM_DOT_ROWS 64
 #define TG__GEMM_DOT_COLS 16
 #define TG__GEMM_DOT_K 64
