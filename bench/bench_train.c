@@ -490,6 +490,7 @@ static int torch_ask(torch_side *t, char *reply, size_t len, const char *expect,
 
 typedef struct {
     double tg_ns, torch_ns;      /* per step, medians */
+    double tg_best, torch_best;  /* per step, the fastest repetition */
     double worst;                /* the largest relative loss difference; NaN: not compared */
     size_t allocs;               /* library allocations during tapegrad's timed steps */
     size_t steps;                /* tapegrad steps per repetition */
@@ -592,7 +593,7 @@ static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, o
     double a[MAX_REPS], b[MAX_REPS];
     char line[256];
     const size_t steps = o->steps = warm_up(step, ctx);
-    o->torch_ns = NAN;
+    o->torch_ns = o->torch_best = NAN;
     if (t->have && !torch_ask(t, line, sizeof line, "warm", "warmup", id))
         return 0;
     for (int r = 0; r < reps; r++) {
@@ -603,9 +604,10 @@ static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, o
                         sscanf(line, "rep %lf", &b[r]) != 1))
             return 0;
     }
-    o->tg_ns = median(a, reps);
+    o->tg_ns = median(a, reps);   /* sorts: a[0] is then the fastest */
+    o->tg_best = a[0];
     if (t->have)
-        o->torch_ns = median(b, reps);
+        o->torch_ns = median(b, reps), o->torch_best = b[0];
     return 1;
 }
 
@@ -682,17 +684,36 @@ static void print_table(int threads, const outcome *o, ceilings ceil, const torc
     fflush(stdout);
 }
 
+/* Two threads against one: time at one thread over time at two, from the medians and
+ * from the fastest repetitions (what the second core gives when the system lets it). */
+static void print_scaling(const outcome *one, const outcome *two, int have_torch)
+{
+    printf("\n== two threads against one: speed-up of the median (of the fastest "
+           "repetition) ==\n");
+    printf("%-34s %18s %18s\n", "workload", "tapegrad", "PyTorch");
+    for (int i = 0; i <= N_MLP; i++) {
+        printf("%d %-32s %8.2fx (%5.2fx)", i + 1,
+               i == N_MLP ? "relu chain 1000x16" : specs[i].name, one[i].tg_ns / two[i].tg_ns,
+               one[i].tg_best / two[i].tg_best);
+        if (have_torch)
+            printf(" %8.2fx (%5.2fx)\n", one[i].torch_ns / two[i].torch_ns,
+                   one[i].torch_best / two[i].torch_best);
+        else
+            printf(" %18s\n", "-");
+    }
+}
+
 /* Checks, times and prints everything at `threads` threads. 0 on an error, -1 on a
  * mismatch, 1 when all is well. *no_torch keeps the reason PyTorch was not run. */
 static int run_threads(int threads, model *m, chain *c, const char *python, const char *script,
-                       const char *data, int reps, char *no_torch, size_t no_torch_len)
+                       const char *data, int reps, char *no_torch, size_t no_torch_len,
+                       outcome o[N_MLP + 1])
 {
-    outcome o[N_MLP + 1];
     torch_side t;
     ceilings ceil;
     double load0;
     int ok = 1, mismatch = 0, st;
-    memset(o, 0, sizeof o);
+    memset(o, 0, (N_MLP + 1) * sizeof *o);
     memset(&t, 0, sizeof t);
     if (!set_threads(threads))
         return 0;
@@ -729,6 +750,7 @@ int main(int argc, char **argv)
     const char *script = "bench/torch_train.py", *python = "/usr/bin/python3";
     const char *tmp = getenv("TMPDIR");
     char data[512], no_torch[700] = "";
+    static outcome o[2][N_MLP + 1];
     int reps = 21, fd, status = 0;
     model m[N_MLP];
     chain c;
@@ -780,11 +802,13 @@ int main(int argc, char **argv)
                python, script, reps, REP_MS, CHECK_STEPS, LOSS_RTOL);
         for (int threads = 1; threads <= 2 && status == 0; threads++) {
             const int r = run_threads(threads, m, &c, python, script, data, reps, no_torch,
-                                      sizeof no_torch);
+                                      sizeof no_torch, o[threads - 1]);
             status = r == 1 ? 0 : 1;
             if (r == -1)
                 printf("MISMATCH: tapegrad and PyTorch disagree (see above)\n");
         }
+        if (status == 0)
+            print_scaling(o[0], o[1], no_torch[0] == '\0');
     }
     remove(data);
 done:
