@@ -316,11 +316,22 @@ static size_t warm_up(step_fn step, void *ctx)
     return per >= REP_MS * 1e6 ? 1 : (size_t)(REP_MS * 1e6 / per + 0.5);
 }
 
-static double repetition(step_fn step, void *ctx, size_t steps)
+/* CPU time of the calling thread: what one thread really spent, without the time the
+ * system gave other jobs (the wall clock counts that too). */
+static double thread_cpu_ns(void)
 {
-    const double t0 = bench_now_ns();
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+/* ns per step, by the wall clock and (*cpu) by the thread's CPU time. */
+static double repetition(step_fn step, void *ctx, size_t steps, double *cpu)
+{
+    const double t0 = bench_now_ns(), c0 = thread_cpu_ns();
     for (size_t i = 0; i < steps; i++)
         step(ctx);
+    *cpu = (thread_cpu_ns() - c0) / (double)steps;
     return (bench_now_ns() - t0) / (double)steps;
 }
 
@@ -491,6 +502,7 @@ static int torch_ask(torch_side *t, char *reply, size_t len, const char *expect,
 typedef struct {
     double tg_ns, torch_ns;      /* per step, medians */
     double tg_best, torch_best;  /* per step, the fastest repetition */
+    double tg_cpu, torch_cpu;    /* per step, medians of the stepping thread's CPU time */
     double worst;                /* the largest relative loss difference; NaN: not compared */
     size_t allocs;               /* library allocations during tapegrad's timed steps */
     size_t steps;                /* tapegrad steps per repetition */
@@ -590,24 +602,25 @@ static int check_chain(chain *c, torch_side *t, int id, outcome *o)
 /* Warm-up and repetitions in turn on both sides. */
 static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, outcome *o)
 {
-    double a[MAX_REPS], b[MAX_REPS];
+    double a[MAX_REPS], b[MAX_REPS], ac[MAX_REPS], bc[MAX_REPS];
     char line[256];
     const size_t steps = o->steps = warm_up(step, ctx);
-    o->torch_ns = o->torch_best = NAN;
+    o->torch_ns = o->torch_best = o->torch_cpu = NAN;
     if (t->have && !torch_ask(t, line, sizeof line, "warm", "warmup", id))
         return 0;
     for (int r = 0; r < reps; r++) {
         const size_t a0 = atomic_load(&n_allocs);
-        a[r] = repetition(step, ctx, steps);
+        a[r] = repetition(step, ctx, steps, &ac[r]);
         o->allocs += atomic_load(&n_allocs) - a0;
         if (t->have && (!torch_ask(t, line, sizeof line, "rep", "rep", id) ||
-                        sscanf(line, "rep %lf", &b[r]) != 1))
+                        sscanf(line, "rep %lf %lf", &b[r], &bc[r]) != 2))
             return 0;
     }
     o->tg_ns = median(a, reps);   /* sorts: a[0] is then the fastest */
     o->tg_best = a[0];
+    o->tg_cpu = median(ac, reps);
     if (t->have)
-        o->torch_ns = median(b, reps), o->torch_best = b[0];
+        o->torch_ns = median(b, reps), o->torch_best = b[0], o->torch_cpu = median(bc, reps);
     return 1;
 }
 
@@ -656,6 +669,19 @@ static void print_table(int threads, const outcome *o, ceilings ceil, const torc
             printf("%10s%s\n", "-", o[i].mismatch ? "  MISMATCH" : "");
         else
             printf("%10.1e%s\n", o[i].worst, o[i].mismatch ? "  MISMATCH" : "");
+    }
+    if (threads == 1) {   /* with more threads, one thread's CPU time means little */
+        printf("the same by the stepping thread's CPU time (what the time the system gave to "
+               "other jobs\ndoes not count in), us/step:\n");
+        for (int i = 0; i <= N_MLP; i++) {
+            const double scale = i == N_MLP ? 1.0 / CHAIN : 1e-3;
+            printf("%d %-32s %10.2f ", i + 1, i == N_MLP ? "relu chain 1000x16 (ns/rule)"
+                                                          : specs[i].name, o[i].tg_cpu * scale);
+            if (t->have)
+                printf("%10.2f %8.2fx\n", o[i].torch_cpu * scale, o[i].torch_cpu / o[i].tg_cpu);
+            else
+                printf("%10s %9s\n", "-", "-");
+        }
     }
     printf("where tapegrad's step goes, us per step:\n%-32s", "");
     for (int p = 0; p < N_PARTS; p++)

@@ -23,7 +23,8 @@ exits with status 3 when torch cannot be imported. Then, per command line:
                       for the chain -> "chain SUM_Y SUM_GRAD" after one step from zero
     warmup ID MS REP_MS   steps for at least MS ms and 5 steps -> "warm STEPS", the number
                       of steps that makes a repetition last about REP_MS ms
-    rep ID            that many steps -> "rep NS" (ns per step)
+    rep ID            that many steps -> "rep NS CPU_NS": ns per step by the wall clock
+                      and by this thread's CPU time
 Training continues on the model from check through warmup and every rep. End of input
 ends the script.
 """
@@ -107,10 +108,11 @@ class Timed:
 
     def rep(self):
         steps = self.steps
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         for _ in range(steps):
             self.step()
-        return "rep %.1f" % ((time.perf_counter_ns() - t0) / steps)
+        c1, t1 = time.thread_time_ns(), time.perf_counter_ns()
+        return "rep %.1f %.1f" % ((t1 - t0) / steps, (c1 - c0) / steps)
 
 
 class Mlp(Timed):
