@@ -459,9 +459,14 @@ static int torch_start(torch_side *t, const char *python, const char *script, co
 {
     char th[16], line[700] = "";
     char *argv[] = { (char *)python, (char *)script, (char *)data, th, NULL };
-    int e, n;
+    int e, n, st;
     t->have = 0;
     snprintf(th, sizeof th, "%d", threads);
+    /* asked first: where posix_spawn cannot report a failed exec, the child exits 127 */
+    if (access(python, X_OK) != 0) {
+        snprintf(t->why, sizeof t->why, "cannot run %s: %s", python, strerror(errno));
+        return 1;
+    }
     /* torch's OpenMP pool and its BLAS (OpenBLAS) read these when they start */
     setenv("OMP_NUM_THREADS", th, 1);
     setenv("OPENBLAS_NUM_THREADS", th, 1);
@@ -479,8 +484,12 @@ static int torch_start(torch_side *t, const char *python, const char *script, co
             return 1;
         }
     }
+    if ((st = bench_peer_stop(&t->peer)) == 127) {   /* the exec failed after all */
+        snprintf(t->why, sizeof t->why, "cannot run %s (exit status 127)", python);
+        return 1;
+    }
     fprintf(stderr, "bench_train: %s %s did not start (\"%s\", exit status %d)\n", python,
-            script, line, bench_peer_stop(&t->peer));
+            script, line, st);
     return 0;
 }
 
@@ -841,5 +850,6 @@ done:
     for (int i = 0; i < N_MLP; i++)
         model_free(&m[i]);
     chain_free(&c);
+    tg_set_num_threads(1);   /* joins the pool's workers: nothing left running at exit */
     return status;
 }
