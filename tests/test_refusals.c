@@ -1,0 +1,289 @@
+/* Every refusal has a message: for each public function of the model, training, data,
+ * probability, local-gradient and typed-operation APIs, at least one bad call (a NULL
+ * where a pointer is needed, a value out of range, a non-finite parameter, a size whose
+ * product overflows), checking
+ *   - the returned status, NULL, NaN or 0,
+ *   - that tg_last_status() is that status (or the one named, for NULL/NaN/0 returns),
+ *   - that tg_last_error() is a new message (not the sentinel a deliberate earlier
+ *     failure left) and begins with the name of the function called ("tg_params_add:")
+ *     or, for a typed operation, of its rule ("linear:"), which the tape records too.
+ * A successful call does not clear the last error (it is errno-like), so each bad call
+ * is preceded by sentinel(), a refusal of a function outside these APIs.
+ *
+ * Functions with no refusal at all are listed where their API is tested, with the reason. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tapegrad.h>
+
+static char sentinel_text[512];
+
+/* A deliberate refusal, so that a message left unchanged by the call under test shows. */
+static void sentinel(void)
+{
+    cr_assert_null(tg_tensor_new((tg_kind)99, 0, NULL));
+    cr_assert_neq(tg_last_status(), TG_OK);
+    snprintf(sentinel_text, sizeof sentinel_text, "%s", tg_last_error());
+    cr_assert(sentinel_text[0] != '\0');
+}
+
+/* The last error is `want` (any failure for ANY) and a new message starting "name:". */
+#define ANY ((tg_status)-1)
+static void check_message(const char *call, tg_status want, const char *name)
+{
+    const char *m = tg_last_error();
+    const size_t n = strlen(name);
+    if (want == ANY)
+        cr_expect_neq(tg_last_status(), TG_OK, "%s: last status is TG_OK", call);
+    else
+        cr_expect_eq(tg_last_status(), want, "%s: last status %d (%s), expected %d (%s)", call,
+                     (int)tg_last_status(), tg_strerror(tg_last_status()), (int)want,
+                     tg_strerror(want));
+    cr_expect(strcmp(m, sentinel_text) != 0, "%s: no message was recorded", call);
+    cr_expect(strncmp(m, name, n) == 0 && m[n] == ':', "%s: message \"%s\" does not begin "
+              "with \"%s:\"", call, m, name);
+}
+
+/* A call returning a status. */
+#define REFUSES(want, name, call)                                                          \
+    do {                                                                                   \
+        tg_status got_;                                                                    \
+        sentinel();                                                                        \
+        got_ = (call);                                                                     \
+        cr_expect_eq(got_, want, "%s returned %d (%s), expected %d", #call, (int)got_,     \
+                     tg_strerror(got_), (int)(want));                                      \
+        check_message(#call, want, name);                                                  \
+    } while (0)
+
+/* A call returning a pointer: NULL. */
+#define REFUSES_NULL(want, name, call)                                                     \
+    do {                                                                                   \
+        sentinel();                                                                        \
+        cr_expect_null((void *)(call), "%s did not return NULL", #call);                  \
+        check_message(#call, want, name);                                                  \
+    } while (0)
+
+/* A call returning a double (or float): NaN. */
+#define REFUSES_NAN(want, name, call)                                                      \
+    do {                                                                                   \
+        double got_;                                                                       \
+        sentinel();                                                                        \
+        got_ = (double)(call);                                                             \
+        cr_expect(isnan(got_), "%s returned %g, not NaN", #call, got_);                    \
+        check_message(#call, want, name);                                                  \
+    } while (0)
+
+/* A call returning a count or draw: 0. */
+#define REFUSES_ZERO(want, name, call)                                                     \
+    do {                                                                                   \
+        sentinel();                                                                        \
+        cr_expect_eq((call), 0, "%s did not return 0", #call);                             \
+        check_message(#call, want, name);                                                  \
+    } while (0)
+
+/* A void call: only the message can tell. */
+#define REFUSES_VOID(want, name, call)                                                     \
+    do {                                                                                   \
+        sentinel();                                                                        \
+        call;                                                                              \
+        check_message(#call, want, name);                                                  \
+    } while (0)
+
+/* An allocator that refuses everything, for the calls whose only refusal is memory. */
+static void *no_alloc(size_t n, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return NULL;
+}
+
+static void no_free(void *p, void *ctx)
+{
+    (void)ctx;
+    cr_assert_null(p, "nothing was allocated, so nothing is freed");
+}
+
+static const tg_allocator refuse_all = { no_alloc, no_free, NULL };
+
+static tg_tensor *tensor(tg_kind kind, size_t rank, const size_t *shape, float fill)
+{
+    tg_tensor *t = tg_tensor_new(kind, rank, shape);
+    cr_assert_not_null(t);
+    for (size_t i = 0; i < t->size; i++)
+        t->data[i] = fill;
+    return t;
+}
+
+/* ---- nn.h ------------------------------------------------------------------------------
+ * No refusal: tg_params_free (NULL is ignored, as free does). */
+Test(refusals, params_have_messages)
+{
+    tg_params *ps = tg_params_new(), *other = tg_params_new(), *empty = tg_params_new();
+    const size_t huge[2] = { SIZE_MAX / 2, 4 }, five[5] = { 1, 1, 1, 1, 1 };
+    tg_tensor *w;
+    cr_assert(ps && other && empty);
+    w = tg_params_add(ps, "w", 2, (size_t[]){ 2, 3 });
+    cr_assert_not_null(w);
+    cr_assert_not_null(tg_params_add(other, "v", 1, (size_t[]){ 4 }));
+
+    tg_set_allocator(&refuse_all);
+    REFUSES_NULL(TG_ERR_NOMEM, "tg_params_new", tg_params_new());
+    tg_set_allocator(NULL);
+
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_add", tg_params_add(NULL, "b", 1, (size_t[]){ 2 }));
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_add", tg_params_add(ps, NULL, 1, (size_t[]){ 2 }));
+    REFUSES_NULL(TG_ERR_PARAM, "tg_params_add", tg_params_add(ps, "", 1, (size_t[]){ 2 }));
+    REFUSES_NULL(TG_ERR_EXISTS, "tg_params_add", tg_params_add(ps, "w", 1, (size_t[]){ 2 }));
+    REFUSES_NULL(TG_ERR_SIZE, "tg_params_add", tg_params_add(ps, "big", 2, huge));
+    REFUSES_NULL(TG_ERR_SIZE, "tg_params_add", tg_params_add(ps, "z", 1, (size_t[]){ 0 }));
+    REFUSES_NULL(TG_ERR_RANK, "tg_params_add", tg_params_add(ps, "r5", 5, five));
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_add", tg_params_add(ps, "s", 2, NULL));
+    cr_expect_eq(tg_params_count(ps), 1, "a refused add leaves the set as it was");
+
+    REFUSES_ZERO(TG_ERR_NULL, "tg_params_count", tg_params_count(NULL));
+    REFUSES_NULL(TG_ERR_PARAM, "tg_params_at", tg_params_at(ps, 1));
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_at", tg_params_at(NULL, 0));
+    REFUSES_NULL(TG_ERR_PARAM, "tg_params_name", tg_params_name(ps, SIZE_MAX));
+    REFUSES_NULL(TG_ERR_NOT_FOUND, "tg_params_find", tg_params_find(ps, "nope"));
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_find", tg_params_find(ps, NULL));
+    REFUSES_ZERO(TG_ERR_PARAM, "tg_params_offset", tg_params_offset(ps, 9));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_params_numel", tg_params_numel(NULL));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_params_flat_size", tg_params_flat_size(NULL));
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_data", tg_params_data(NULL));
+    REFUSES_NULL(TG_ERR_STATE, "tg_params_data", tg_params_data(empty));
+    REFUSES_NULL(TG_ERR_NULL, "tg_params_grad", tg_params_grad(NULL));
+    REFUSES_NULL(TG_ERR_STATE, "tg_params_grad", tg_params_grad(empty));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_params_layout", tg_params_layout(NULL));
+    REFUSES_VOID(TG_ERR_NULL, "tg_params_zero_grad", tg_params_zero_grad(NULL));
+    REFUSES_NAN(TG_ERR_NULL, "tg_params_grad_norm", tg_params_grad_norm(NULL));
+
+    REFUSES_NAN(TG_ERR_NULL, "tg_params_clip_grad_norm", tg_params_clip_grad_norm(NULL, 1.0));
+    REFUSES_NAN(TG_ERR_PARAM, "tg_params_clip_grad_norm", tg_params_clip_grad_norm(ps, NAN));
+    REFUSES_NAN(TG_ERR_PARAM, "tg_params_clip_grad_norm", tg_params_clip_grad_norm(ps, 0.0));
+    w->grad[0] = INFINITY;   /* a non-finite norm: returned as it is, gradients untouched */
+    w->grad[1] = 2.0f;
+    sentinel();
+    cr_expect(isinf(tg_params_clip_grad_norm(ps, 1.0)));
+    check_message("tg_params_clip_grad_norm(inf gradient)", TG_ERR_NONFINITE,
+                  "tg_params_clip_grad_norm");
+    cr_expect_eq(w->grad[1], 2.0f);
+
+    REFUSES(TG_ERR_NULL, "tg_params_copy", tg_params_copy(ps, NULL));
+    REFUSES(TG_ERR_MISMATCH, "tg_params_copy", tg_params_copy(ps, other));
+    REFUSES(TG_ERR_MISMATCH, "tg_params_ema", tg_params_ema(other, ps, 0.5));
+    REFUSES(TG_ERR_PARAM, "tg_params_ema", tg_params_ema(ps, ps, NAN));
+    REFUSES(TG_ERR_PARAM, "tg_params_ema", tg_params_ema(ps, ps, 1.5));
+    REFUSES(TG_ERR_NULL, "tg_params_ema", tg_params_ema(NULL, ps, 0.5));
+
+    tg_params_free(NULL);   /* ignored, as free(NULL) is */
+    tg_params_free(ps);
+    tg_params_free(other);
+    tg_params_free(empty);
+}
+
+Test(refusals, initializers_have_messages)
+{
+    tg_tensor *t = tensor(TG_PARAM, 2, (size_t[]){ 3, 4 }, 7.0f);
+    tg_tensor *scalar = tensor(TG_PARAM, 0, NULL, 7.0f);
+    tg_pcg32 rng, before;
+    size_t fi, fo;
+    tg_pcg32_seed(&rng, 1, 2);
+    before = rng;
+
+    REFUSES(TG_ERR_NULL, "tg_fans", tg_fans(NULL, &fi, &fo));
+    REFUSES(TG_ERR_SHAPE, "tg_fans", tg_fans(scalar, &fi, &fo));
+    REFUSES(TG_ERR_NULL, "tg_init_zeros", tg_init_zeros(NULL));
+    REFUSES(TG_ERR_NULL, "tg_init_constant", tg_init_constant(NULL, 1.0f));
+    REFUSES(TG_ERR_PARAM, "tg_init_constant", tg_init_constant(t, NAN));
+    REFUSES(TG_ERR_PARAM, "tg_init_constant", tg_init_constant(t, -INFINITY));
+    REFUSES(TG_ERR_PARAM, "tg_init_uniform", tg_init_uniform(t, 1.0f, 0.0f, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_init_uniform", tg_init_uniform(t, 0.0f, INFINITY, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_init_uniform", tg_init_uniform(t, NAN, 1.0f, &rng));
+    REFUSES(TG_ERR_NULL, "tg_init_uniform", tg_init_uniform(t, 0.0f, 1.0f, NULL));
+    REFUSES(TG_ERR_PARAM, "tg_init_normal", tg_init_normal(t, 0.0f, -1.0f, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_init_normal", tg_init_normal(t, NAN, 1.0f, &rng));
+    REFUSES(TG_ERR_NULL, "tg_init_normal", tg_init_normal(NULL, 0.0f, 1.0f, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_init_xavier_uniform", tg_init_xavier_uniform(t, NAN, &rng));
+    REFUSES(TG_ERR_SHAPE, "tg_init_xavier_uniform", tg_init_xavier_uniform(scalar, 1.0, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_init_xavier_normal", tg_init_xavier_normal(t, -1.0, &rng));
+    REFUSES(TG_ERR_NULL, "tg_init_xavier_normal", tg_init_xavier_normal(t, 1.0, NULL));
+    REFUSES(TG_ERR_PARAM, "tg_init_he_uniform", tg_init_he_uniform(t, INFINITY, &rng));
+    REFUSES(TG_ERR_NULL, "tg_init_he_uniform", tg_init_he_uniform(NULL, 0.0, &rng));
+    REFUSES(TG_ERR_SHAPE, "tg_init_he_normal", tg_init_he_normal(scalar, 0.0, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_init_he_normal", tg_init_he_normal(t, -0.5, &rng));
+
+    /* every refusal came before a draw: the tensor and the generator are untouched */
+    for (size_t i = 0; i < t->size; i++)
+        cr_expect_eq(t->data[i], 7.0f);
+    cr_expect(rng.state == before.state && rng.inc == before.inc);
+    tg_tensor_free(t);
+    tg_tensor_free(scalar);
+}
+
+Test(refusals, layers_have_messages)
+{
+    tg_params *ps = tg_params_new();
+    tg_pcg32 rng;
+    tg_dense d, d2, blank;   /* d2 takes the refusals: a failed init leaves it zeroed */
+    tg_mlp m, blank_mlp;
+    const tg_dense_opts bad_init = { 0, (tg_init_kind)42, TG_INIT_DEFAULT };
+    const size_t sizes[3] = { 2, 4, 1 }, zero[3] = { 2, 0, 1 }, huge[2] = { SIZE_MAX / 2, 4 };
+    tg_tensor *x = tensor(TG_CONST, 2, (size_t[]){ 5, 2 }, 0.5f);
+    tg_tape *t;
+    cr_assert_not_null(ps);
+    tg_pcg32_seed(&rng, 3, 4);
+    memset(&blank, 0, sizeof blank);
+    memset(&blank_mlp, 0, sizeof blank_mlp);
+    cr_assert_eq(tg_dense_init(&d, ps, "fc", 2, 3, NULL, &rng), TG_OK);
+
+    REFUSES(TG_ERR_NULL, "tg_dense_init", tg_dense_init(NULL, ps, "a", 2, 3, NULL, &rng));
+    REFUSES(TG_ERR_NULL, "tg_dense_init", tg_dense_init(&d2, ps, NULL, 2, 3, NULL, &rng));
+    REFUSES(TG_ERR_NULL, "tg_dense_init", tg_dense_init(&d2, ps, "a", 2, 3, NULL, NULL));
+    REFUSES(TG_ERR_SIZE, "tg_dense_init", tg_dense_init(&d2, ps, "a", 0, 3, NULL, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_dense_init", tg_dense_init(&d2, ps, "a", 2, 3, &bad_init, &rng));
+    REFUSES(TG_ERR_EXISTS, "tg_dense_init", tg_dense_init(&d2, ps, "fc", 2, 3, NULL, &rng));
+    /* the product overflows inside tg_params_add: the message names both */
+    REFUSES(TG_ERR_SIZE, "tg_dense_init", tg_dense_init(&d2, ps, "big", SIZE_MAX / 2, 4, NULL,
+                                                        &rng));
+    cr_expect(strstr(tg_last_error(), "big") && strstr(tg_last_error(), "tg_params_add"),
+              "%s", tg_last_error());
+
+    REFUSES(TG_ERR_NULL, "tg_mlp_init", tg_mlp_init(NULL, ps, "m", sizes, 3, NULL, NULL, &rng));
+    REFUSES(TG_ERR_PARAM, "tg_mlp_init", tg_mlp_init(&m, ps, "m", sizes, 1, NULL, NULL, &rng));
+    REFUSES(TG_ERR_SIZE, "tg_mlp_init", tg_mlp_init(&m, ps, "m", zero, 3, tg_rule_find("relu"),
+                                                    NULL, &rng));
+    REFUSES(TG_ERR_NULL, "tg_mlp_init", tg_mlp_init(&m, ps, "m", sizes, 3, NULL, NULL, &rng));
+    REFUSES(TG_ERR_ARITY, "tg_mlp_init", tg_mlp_init(&m, ps, "m", sizes, 3, tg_rule_find("add"),
+                                                     NULL, &rng));
+    REFUSES(TG_ERR_SIZE, "tg_mlp_init", tg_mlp_init(&m, ps, "h", huge, 2, NULL, NULL, &rng));
+    cr_expect(strstr(tg_last_error(), "tg_dense_init: h.0: tg_params_add"), "%s",
+              tg_last_error());
+    cr_expect_eq(m.n_layers, 0, "a failed mlp is marked unusable");
+
+    /* forward refusals are the thread's last error and the tape's first */
+    t = tg_tape_new();
+    REFUSES_NULL(TG_ERR_NULL, "tg_dense_forward", tg_dense_forward(t, NULL, x));
+    cr_expect_eq(tg_tape_status(t), TG_ERR_NULL);
+    tg_tape_reset(t);
+    REFUSES_NULL(TG_ERR_STATE, "tg_dense_forward", tg_dense_forward(t, &blank, x));
+    cr_expect_eq(tg_tape_status(t), TG_ERR_STATE);
+    tg_tape_reset(t);
+    REFUSES_NULL(TG_ERR_NULL, "linear", tg_dense_forward(t, &d, NULL));
+    tg_tape_reset(t);
+    REFUSES_NULL(TG_ERR_NULL, "tg_mlp_forward", tg_mlp_forward(t, NULL, x));
+    cr_expect_eq(tg_tape_status(t), TG_ERR_NULL);
+    tg_tape_reset(t);
+    REFUSES_NULL(TG_ERR_STATE, "tg_mlp_forward", tg_mlp_forward(t, &blank_mlp, x));
+    tg_tape_reset(t);
+    cr_assert_eq(tg_mlp_init(&m, ps, "m", sizes, 3, tg_rule_find("tanh"), NULL, &rng), TG_OK);
+    m.act = NULL;   /* a struct changed by hand */
+    REFUSES_NULL(TG_ERR_STATE, "tg_mlp_forward", tg_mlp_forward(t, &m, x));
+    cr_expect_eq(tg_tape_status(t), TG_ERR_STATE);
+    REFUSES_NULL(TG_ERR_STATE, "tg_dense_forward", tg_dense_forward(NULL, &blank, x));
+
+    tg_tape_free(t);
+    tg_tensor_free(x);
+    tg_params_free(ps);
+}
