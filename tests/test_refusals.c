@@ -287,3 +287,238 @@ Test(refusals, layers_have_messages)
     tg_tensor_free(x);
     tg_params_free(ps);
 }
+
+/* ---- optim.h ---------------------------------------------------------------------------
+ * No refusal: tg_optim_defaults builds a value (its fields are checked by tg_optim_new,
+ * tested here), tg_optim_free ignores NULL. */
+Test(refusals, optim_have_messages)
+{
+    tg_params *ps = tg_params_new(), *empty = tg_params_new();
+    tg_optim_config cfg = tg_optim_defaults(TG_ADAM, 1e-3), bad;
+    tg_lr_schedule sched;
+    tg_optim *o;
+    tg_tensor *w;
+    cr_assert(ps && empty);
+    w = tg_params_add(ps, "w", 1, (size_t[]){ 3 });
+    cr_assert_not_null(w);
+
+    memset(&sched, 0, sizeof sched);
+    REFUSES_NAN(TG_ERR_NULL, "tg_lr_at", tg_lr_at(NULL, 0.1, 0));
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, NAN, 0));
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, -1.0, 0));
+    sched.kind = TG_LR_STEP;   /* step_size 0 */
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, 0.1, 5));
+    sched.step_size = 10;
+    sched.gamma = NAN;
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, 0.1, 5));
+    sched.kind = TG_LR_COSINE;   /* total_steps 0 <= warmup_steps 0 */
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, 0.1, 5));
+    sched.total_steps = 100;
+    sched.min_lr = 1.0;   /* above lr */
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, 0.1, 5));
+    sched.kind = (tg_lr_kind)7;
+    REFUSES_NAN(TG_ERR_PARAM, "tg_lr_at", tg_lr_at(&sched, 0.1, 5));
+
+    REFUSES_NULL(TG_ERR_NULL, "tg_optim_new", tg_optim_new(NULL, &cfg));
+    REFUSES_NULL(TG_ERR_NULL, "tg_optim_new", tg_optim_new(ps, NULL));
+    REFUSES_NULL(TG_ERR_STATE, "tg_optim_new", tg_optim_new(empty, &cfg));
+    bad = tg_optim_defaults((tg_optim_kind)9, 0.1);
+    REFUSES_NULL(TG_ERR_PARAM, "tg_optim_new", tg_optim_new(ps, &bad));
+    bad = tg_optim_defaults(TG_SGD, NAN);
+    REFUSES_NULL(TG_ERR_PARAM, "tg_optim_new", tg_optim_new(ps, &bad));
+    cr_expect(strstr(tg_last_error(), "lr"), "%s", tg_last_error());
+    bad = tg_optim_defaults(TG_ADAMW, 0.1);
+    bad.beta2 = 1.0;
+    REFUSES_NULL(TG_ERR_PARAM, "tg_optim_new", tg_optim_new(ps, &bad));
+    bad = tg_optim_defaults(TG_ADAM, 0.1);
+    bad.eps = 0.0;
+    REFUSES_NULL(TG_ERR_PARAM, "tg_optim_new", tg_optim_new(ps, &bad));
+    bad = tg_optim_defaults(TG_SGD, 0.1);
+    bad.nesterov = 1;   /* without momentum */
+    REFUSES_NULL(TG_ERR_PARAM, "tg_optim_new", tg_optim_new(ps, &bad));
+    bad = tg_optim_defaults(TG_SGD, 0.1);
+    bad.clip_norm = INFINITY;
+    REFUSES_NULL(TG_ERR_PARAM, "tg_optim_new", tg_optim_new(ps, &bad));
+    tg_set_allocator(&refuse_all);
+    REFUSES_NULL(TG_ERR_NOMEM, "tg_optim_new", tg_optim_new(ps, &cfg));
+    tg_set_allocator(NULL);
+
+    cfg.clip_norm = 1.0;
+    o = tg_optim_new(ps, &cfg);
+    cr_assert_not_null(o);
+    REFUSES(TG_ERR_NULL, "tg_optim_set_schedule", tg_optim_set_schedule(NULL, &sched));
+    REFUSES(TG_ERR_NULL, "tg_optim_set_schedule", tg_optim_set_schedule(o, NULL));
+    sched.kind = TG_LR_STEP;
+    sched.gamma = 2.0;
+    REFUSES(TG_ERR_PARAM, "tg_optim_set_schedule", tg_optim_set_schedule(o, &sched));
+    REFUSES(TG_ERR_NULL, "tg_optim_step", tg_optim_step(NULL));
+    w->grad[0] = NAN;
+    w->data[0] = 1.0f;
+    REFUSES(TG_ERR_NONFINITE, "tg_optim_step", tg_optim_step(o));
+    cr_expect_eq(w->data[0], 1.0f, "a skipped step leaves the parameters alone");
+    cr_expect_eq(tg_optim_steps(o), 0);
+    w->grad[0] = 0.0f;
+    cr_assert_not_null(tg_params_add(ps, "late", 1, (size_t[]){ 2 }));
+    REFUSES(TG_ERR_STATE, "tg_optim_step", tg_optim_step(o));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_optim_steps", tg_optim_steps(NULL));
+    REFUSES_NAN(TG_ERR_NULL, "tg_optim_lr", tg_optim_lr(NULL));
+    REFUSES_NAN(TG_ERR_NULL, "tg_optim_last_grad_norm", tg_optim_last_grad_norm(NULL));
+
+    tg_optim_free(NULL);
+    tg_optim_free(o);
+    tg_params_free(ps);
+    tg_params_free(empty);
+}
+
+/* ---- checkpoint.h ----------------------------------------------------------------------
+ * No refusal: tg_checkpoint_free ignores NULL. */
+Test(refusals, checkpoints_have_messages)
+{
+    tg_checkpoint *c = tg_checkpoint_new();
+    tg_params *ps = tg_params_new(), *empty = tg_params_new();
+    tg_optim_config cfg = tg_optim_defaults(TG_SGD, 0.1);
+    tg_optim *o;
+    tg_pcg32 rng;
+    uint64_t counter = 0;
+    float f[3] = { 0 };
+    char long_prefix[TG_CHECKPOINT_NAME_MAX + 2];
+    static const unsigned char garbage[8] = "garbage";
+    cr_assert(c && ps && empty);
+    cr_assert_not_null(tg_params_add(ps, "w", 1, (size_t[]){ 3 }));
+    o = tg_optim_new(ps, &cfg);
+    cr_assert_not_null(o);
+    tg_pcg32_seed(&rng, 1, 1);
+    memset(long_prefix, 'p', sizeof long_prefix - 1);
+    long_prefix[sizeof long_prefix - 1] = '\0';
+
+    tg_set_allocator(&refuse_all);
+    REFUSES_NULL(TG_ERR_NOMEM, "tg_checkpoint_new", tg_checkpoint_new());
+    tg_set_allocator(NULL);
+
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_params", tg_checkpoint_add_params(NULL, "", ps));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_params", tg_checkpoint_add_params(c, "", NULL));
+    REFUSES(TG_ERR_STATE, "tg_checkpoint_add_params", tg_checkpoint_add_params(c, "", empty));
+    REFUSES(TG_ERR_PARAM, "tg_checkpoint_add_params",
+            tg_checkpoint_add_params(c, long_prefix, ps));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_optim", tg_checkpoint_add_optim(c, "o.", NULL));
+    REFUSES(TG_ERR_PARAM, "tg_checkpoint_add_optim",
+            tg_checkpoint_add_optim(c, long_prefix, o));
+    cr_assert_eq(tg_checkpoint_add_u64(c, "o.kind", &counter), TG_OK);
+    /* the clash is found by tg_checkpoint_add_tag: the message names both */
+    REFUSES(TG_ERR_EXISTS, "tg_checkpoint_add_optim", tg_checkpoint_add_optim(c, "o.", o));
+    cr_expect(strstr(tg_last_error(), "tg_checkpoint_add_tag") != NULL, "%s", tg_last_error());
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_rng", tg_checkpoint_add_rng(c, "rng", NULL));
+    REFUSES(TG_ERR_EXISTS, "tg_checkpoint_add_rng", tg_checkpoint_add_rng(c, "o.kind", &rng));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_u64", tg_checkpoint_add_u64(c, NULL, &counter));
+    REFUSES(TG_ERR_PARAM, "tg_checkpoint_add_u64", tg_checkpoint_add_u64(c, "", &counter));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_tag", tg_checkpoint_add_tag(NULL, "t", 1));
+    REFUSES(TG_ERR_PARAM, "tg_checkpoint_add_tag", tg_checkpoint_add_tag(c, long_prefix, 1));
+    REFUSES(TG_ERR_SIZE, "tg_checkpoint_add_floats", tg_checkpoint_add_floats(c, "f", f, 0));
+    REFUSES(TG_ERR_SIZE, "tg_checkpoint_add_floats",
+            tg_checkpoint_add_floats(c, "f", f, SIZE_MAX / 2));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_floats", tg_checkpoint_add_floats(c, "f", NULL, 3));
+
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_save", tg_checkpoint_save(NULL, "x.ckpt"));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_save", tg_checkpoint_save(c, NULL));
+    REFUSES(TG_ERR_IO, "tg_checkpoint_save", tg_checkpoint_save(c, ""));
+    REFUSES(TG_ERR_IO, "tg_checkpoint_save", tg_checkpoint_save(c, "/nonexistent-dir/x.ckpt"));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_load", tg_checkpoint_load(c, NULL));
+    REFUSES(TG_ERR_IO, "tg_checkpoint_load", tg_checkpoint_load(c, "/nonexistent-dir/x.ckpt"));
+    REFUSES(TG_ERR_IO, "tg_checkpoint_load", tg_checkpoint_load(c, "/"));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_load_buffer", tg_checkpoint_load_buffer(NULL, f, 4));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_load_buffer", tg_checkpoint_load_buffer(c, NULL, 4));
+    REFUSES(TG_ERR_FORMAT, "tg_checkpoint_load_buffer",
+            tg_checkpoint_load_buffer(c, garbage, sizeof garbage));
+    REFUSES(TG_ERR_TRUNCATED, "tg_checkpoint_load_buffer", tg_checkpoint_load_buffer(c, "", 0));
+
+    tg_checkpoint_free(NULL);
+    tg_checkpoint_free(c);
+    tg_optim_free(o);
+    tg_params_free(ps);
+    tg_params_free(empty);
+}
+
+/* ---- data.h, progress.h ----------------------------------------------------------------
+ * No refusal: tg_batches_free and tg_idx_free ignore NULL (and a zeroed tg_idx). */
+Test(refusals, data_have_messages)
+{
+    float rows[4 * 2] = { 0 }, out[4 * 2];
+    tg_batches *b = tg_batches_new(4, 2, 0, 7), *big = tg_batches_new(1u << 20, 8, 0, 7);
+    tg_batches *bare = tg_batches_new(4, 2, 0, 7);
+    tg_checkpoint *c = tg_checkpoint_new();
+    tg_tape *t = tg_tape_new();
+    tg_idx idx;
+    static const unsigned char bad_magic[8] = { 1, 2, 8, 1, 0, 0, 0, 1 };
+    static const unsigned char huge_dims[20] = { 0, 0, 8, 4, 0xff, 0xff, 0xff, 0xff,
+                                                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                 0xff, 0xff, 0xff, 0xff, 0xff };
+    cr_assert(b && big && bare && c && t);
+
+    REFUSES_NULL(TG_ERR_SIZE, "tg_batches_new", tg_batches_new(0, 2, 0, 1));
+    REFUSES_NULL(TG_ERR_SIZE, "tg_batches_new", tg_batches_new(4, 0, 0, 1));
+    REFUSES_NULL(TG_ERR_SIZE, "tg_batches_new", tg_batches_new(4, 5, 1, 1));
+    REFUSES_NULL(TG_ERR_SIZE, "tg_batches_new", tg_batches_new((size_t)UINT32_MAX + 1, 2, 0, 1));
+    tg_set_allocator(&refuse_all);
+    REFUSES_NULL(TG_ERR_NOMEM, "tg_batches_new", tg_batches_new(4, 2, 0, 1));
+    tg_set_allocator(NULL);
+
+    REFUSES(TG_ERR_NULL, "tg_batches_add", tg_batches_add(NULL, rows, 2, NULL));
+    REFUSES(TG_ERR_NULL, "tg_batches_add", tg_batches_add(b, NULL, 2, NULL));
+    REFUSES(TG_ERR_SIZE, "tg_batches_add", tg_batches_add(b, rows, 0, NULL));
+    REFUSES(TG_ERR_SIZE, "tg_batches_add", tg_batches_add(big, rows, SIZE_MAX / 8, NULL));
+    for (int i = 0; i < TG_BATCHES_MAX_ARRAYS; i++)
+        cr_assert_eq(tg_batches_add(b, rows, 2, NULL), TG_OK);
+    REFUSES(TG_ERR_FULL, "tg_batches_add", tg_batches_add(b, rows, 2, NULL));
+
+    REFUSES_ZERO(TG_ERR_NULL, "tg_batches_next", tg_batches_next(NULL));
+    REFUSES_ZERO(TG_ERR_STATE, "tg_batches_next", tg_batches_next(bare));
+    /* before the first batch: no current batch, refused on the tape too */
+    REFUSES_NULL(TG_ERR_STATE, "tg_batches_tensor", tg_batches_tensor(b, 0, t));
+    cr_expect_eq(tg_tape_status(t), TG_ERR_STATE);
+    tg_tape_reset(t);
+    REFUSES(TG_ERR_STATE, "tg_batches_fill", tg_batches_fill(b, 0, out));
+    cr_assert_eq(tg_batches_next(b), 2);
+    REFUSES_NULL(TG_ERR_NULL, "tg_batches_tensor", tg_batches_tensor(b, 0, NULL));
+    REFUSES_NULL(TG_ERR_PARAM, "tg_batches_tensor", tg_batches_tensor(b, 9, t));
+    cr_expect_eq(tg_tape_status(t), TG_ERR_PARAM);
+    tg_tape_reset(t);
+    REFUSES_NULL(TG_ERR_NULL, "tg_batches_tensor", tg_batches_tensor(NULL, 0, t));
+    REFUSES(TG_ERR_NULL, "tg_batches_fill", tg_batches_fill(b, 0, NULL));
+    REFUSES(TG_ERR_NULL, "tg_batches_fill", tg_batches_fill(NULL, 0, out));
+    REFUSES(TG_ERR_PARAM, "tg_batches_fill", tg_batches_fill(b, TG_BATCHES_MAX_ARRAYS, out));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_batches_epoch", tg_batches_epoch(NULL));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_batches_per_epoch", tg_batches_per_epoch(NULL));
+
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_batches", tg_checkpoint_add_batches(c, NULL, b));
+    REFUSES(TG_ERR_NULL, "tg_checkpoint_add_batches", tg_checkpoint_add_batches(c, "it", NULL));
+    cr_assert_eq(tg_checkpoint_add_tag(c, "it.epoch", 1), TG_OK);
+    REFUSES(TG_ERR_EXISTS, "tg_checkpoint_add_batches", tg_checkpoint_add_batches(c, "it", b));
+
+    REFUSES(TG_ERR_NULL, "tg_idx_load", tg_idx_load(NULL, &idx));
+    REFUSES(TG_ERR_NULL, "tg_idx_load", tg_idx_load("x.idx", NULL));
+    REFUSES(TG_ERR_IO, "tg_idx_load", tg_idx_load("/nonexistent-dir/x.idx", &idx));
+    cr_expect(idx.data == NULL && idx.count == 0, "on error *out is all zero");
+    REFUSES(TG_ERR_IO, "tg_idx_load", tg_idx_load("/", &idx));
+    REFUSES(TG_ERR_NULL, "tg_idx_parse", tg_idx_parse(NULL, 4, &idx));
+    REFUSES(TG_ERR_NULL, "tg_idx_parse", tg_idx_parse(bad_magic, sizeof bad_magic, NULL));
+    REFUSES(TG_ERR_FORMAT, "tg_idx_parse", tg_idx_parse(bad_magic, sizeof bad_magic, &idx));
+    REFUSES(TG_ERR_SIZE, "tg_idx_parse", tg_idx_parse(huge_dims, sizeof huge_dims, &idx));
+    REFUSES(TG_ERR_TRUNCATED, "tg_idx_parse", tg_idx_parse(huge_dims, 3, &idx));
+    tg_idx_free(NULL);
+    tg_idx_free(&idx);
+
+    tg_batches_free(NULL);
+    tg_batches_free(b);
+    tg_batches_free(big);
+    tg_batches_free(bare);
+    tg_checkpoint_free(c);
+    tg_tape_free(t);
+}
+
+/* The progress functions return nothing: a NULL tg_progress leaves its message. */
+Test(refusals, progress_has_messages)
+{
+    REFUSES_VOID(TG_ERR_NULL, "tg_progress_start", tg_progress_start(NULL, "x", 0, 10));
+    REFUSES_VOID(TG_ERR_NULL, "tg_progress_update", tg_progress_update(NULL, 1, 0.5));
+    REFUSES_VOID(TG_ERR_NULL, "tg_progress_end", tg_progress_end(NULL));
+}
