@@ -522,3 +522,183 @@ Test(refusals, progress_has_messages)
     REFUSES_VOID(TG_ERR_NULL, "tg_progress_update", tg_progress_update(NULL, 1, 0.5));
     REFUSES_VOID(TG_ERR_NULL, "tg_progress_end", tg_progress_end(NULL));
 }
+
+/* ---- pcg32.h, prob.h -------------------------------------------------------------------
+ * No refusal: tg_ddpm_schedule_free ignores NULL and an all-zero schedule. */
+Test(refusals, random_numbers_have_messages)
+{
+    tg_pcg32 rng;
+    float out[3];
+    double outd[3];
+    tg_pcg32_seed(&rng, 5, 6);
+    REFUSES_VOID(TG_ERR_NULL, "tg_pcg32_seed", tg_pcg32_seed(NULL, 1, 2));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_pcg32_next", tg_pcg32_next(NULL));
+    REFUSES_ZERO(TG_ERR_NULL, "tg_pcg32_bounded", tg_pcg32_bounded(NULL, 10));
+    REFUSES_NAN(TG_ERR_NULL, "tg_pcg32_float", tg_pcg32_float(NULL));
+    REFUSES_NAN(TG_ERR_NULL, "tg_pcg32_double", tg_pcg32_double(NULL));
+    REFUSES(TG_ERR_NULL, "tg_normal_fill", tg_normal_fill(NULL, out, 3));
+    REFUSES(TG_ERR_NULL, "tg_normal_fill", tg_normal_fill(&rng, NULL, 3));
+    REFUSES(TG_ERR_NULL, "tg_normal_fill_double", tg_normal_fill_double(&rng, NULL, 3));
+    REFUSES(TG_ERR_NULL, "tg_normal_fill_double", tg_normal_fill_double(NULL, outd, 3));
+}
+
+Test(refusals, forward_noising_has_messages)
+{
+    const float x[3] = { 1, 2, 3 };
+    float out[3], z[3] = { 0 };
+    double mean[3], ld;
+    tg_pcg32 rng;
+    tg_forward_kernel k, good = { 0.5, 0.5 }, bad_k = { 1.0, -1.0 };
+    tg_forward_noising law, hand;
+    tg_pcg32_seed(&rng, 5, 6);
+    cr_assert_eq(tg_forward_noising_make(1.0, 0.0, x, 3, &law), TG_OK);
+
+    REFUSES(TG_ERR_PARAM, "tg_forward_kernel_make", tg_forward_kernel_make(NAN, 1.0, &k));
+    REFUSES(TG_ERR_PARAM, "tg_forward_kernel_make", tg_forward_kernel_make(1.0, -1.0, &k));
+    REFUSES(TG_ERR_PARAM, "tg_forward_kernel_make", tg_forward_kernel_make(1.0, INFINITY, &k));
+    REFUSES(TG_ERR_NULL, "tg_forward_kernel_make", tg_forward_kernel_make(1.0, 1.0, NULL));
+    REFUSES(TG_ERR_PARAM, "tg_forward_kernel_compose",
+            tg_forward_kernel_compose(good, bad_k, &k));
+    REFUSES(TG_ERR_PARAM, "tg_forward_kernel_compose",
+            tg_forward_kernel_compose((tg_forward_kernel){ 1e300, 0.0 },
+                                      (tg_forward_kernel){ 1e300, 0.0 }, &k));
+    REFUSES(TG_ERR_NULL, "tg_forward_kernel_compose", tg_forward_kernel_compose(good, good, NULL));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_make", tg_forward_noising_make(1, 1, NULL, 3, &law));
+    REFUSES(TG_ERR_PARAM, "tg_forward_noising_make", tg_forward_noising_make(NAN, 1, x, 3, &law));
+    REFUSES(TG_ERR_PARAM, "tg_forward_kernel_apply", tg_forward_kernel_apply(bad_k, x, 3, &law));
+    REFUSES(TG_ERR_NULL, "tg_forward_kernel_apply", tg_forward_kernel_apply(good, x, 3, NULL));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_map", tg_forward_noising_map(1, 1, x, NULL, 3, out));
+    REFUSES(TG_ERR_PARAM, "tg_forward_noising_map",
+            tg_forward_noising_map(1, -0.5, x, z, 3, out));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_sample",
+            tg_forward_noising_sample(NULL, 1, 1, x, 3, out));
+    REFUSES(TG_ERR_PARAM, "tg_forward_noising_sample",
+            tg_forward_noising_sample(&rng, INFINITY, 1, x, 3, out));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_draw", tg_forward_noising_draw(NULL, &rng, out));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_draw", tg_forward_noising_draw(&law, NULL, out));
+    REFUSES(TG_ERR_STATE, "tg_forward_noising_log_density",
+            tg_forward_noising_log_density(&law, x, &ld));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_log_density",
+            tg_forward_noising_log_density(&law, NULL, &ld));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_mean", tg_forward_noising_mean(NULL, mean));
+    REFUSES_NAN(TG_ERR_NULL, "tg_forward_noising_variance", tg_forward_noising_variance(NULL));
+
+    /* a law filled by hand is checked as tg_forward_noising_make would have */
+    hand = (tg_forward_noising){ 1.0, 1.0, NULL, 3 };
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_draw", tg_forward_noising_draw(&hand, &rng, out));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_mean", tg_forward_noising_mean(&hand, mean));
+    REFUSES(TG_ERR_NULL, "tg_forward_noising_log_density",
+            tg_forward_noising_log_density(&hand, x, &ld));
+    hand = (tg_forward_noising){ NAN, 1.0, x, 3 };
+    REFUSES(TG_ERR_PARAM, "tg_forward_noising_mean", tg_forward_noising_mean(&hand, mean));
+    REFUSES(TG_ERR_PARAM, "tg_forward_noising_log_density",
+            tg_forward_noising_log_density(&hand, x, &ld));
+    hand = (tg_forward_noising){ 1.0, -2.0, x, 3 };
+    REFUSES_NAN(TG_ERR_PARAM, "tg_forward_noising_variance", tg_forward_noising_variance(&hand));
+    REFUSES(TG_ERR_PARAM, "tg_forward_noising_draw", tg_forward_noising_draw(&hand, &rng, out));
+}
+
+Test(refusals, schedules_have_messages)
+{
+    tg_ddpm_schedule s, empty;
+    tg_forward_kernel k;
+    tg_ddpm_posterior_coef pc;
+    const double betas[3] = { 0.1, 1.0, 0.2 }, fine[3] = { 0.1, 0.2, 0.3 };
+    memset(&empty, 0, sizeof empty);
+
+    REFUSES(TG_ERR_NULL, "tg_ddpm_schedule_from_betas", tg_ddpm_schedule_from_betas(3, NULL, &s));
+    REFUSES(TG_ERR_NULL, "tg_ddpm_schedule_from_betas", tg_ddpm_schedule_from_betas(3, fine, NULL));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_schedule_from_betas",
+            tg_ddpm_schedule_from_betas(3, betas, &s));
+    cr_expect(s.beta == NULL && s.T == 0, "on failure the schedule is all zero");
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_schedule_from_betas", tg_ddpm_schedule_from_betas(0, fine, &s));
+    REFUSES(TG_ERR_SIZE, "tg_ddpm_schedule_from_betas",
+            tg_ddpm_schedule_from_betas(SIZE_MAX, fine, &s));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_schedule_linear", tg_ddpm_schedule_linear(10, 0.0, 0.02, &s));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_schedule_linear", tg_ddpm_schedule_linear(10, 1e-4, NAN, &s));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_schedule_linear", tg_ddpm_schedule_linear(1, 1e-4, 0.02, &s));
+    REFUSES(TG_ERR_SIZE, "tg_ddpm_schedule_linear",
+            tg_ddpm_schedule_linear(SIZE_MAX / 16, 1e-4, 0.02, &s));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_schedule_cosine", tg_ddpm_schedule_cosine(0, &s));
+    REFUSES(TG_ERR_NULL, "tg_ddpm_schedule_cosine", tg_ddpm_schedule_cosine(10, NULL));
+    tg_ddpm_schedule_free(NULL);
+    tg_ddpm_schedule_free(&empty);
+
+    cr_assert_eq(tg_ddpm_schedule_linear(10, 1e-4, 0.02, &s), TG_OK);
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_step", tg_ddpm_step(&s, 0, &k));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_step", tg_ddpm_step(&s, 11, &k));
+    REFUSES(TG_ERR_STATE, "tg_ddpm_step", tg_ddpm_step(&empty, 1, &k));
+    REFUSES(TG_ERR_NULL, "tg_ddpm_q", tg_ddpm_q(NULL, 1, &k));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_q", tg_ddpm_q(&s, SIZE_MAX, &k));
+    REFUSES(TG_ERR_NULL, "tg_ddpm_posterior", tg_ddpm_posterior(&s, 1, NULL));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_posterior", tg_ddpm_posterior(&s, 0, &pc));
+    tg_ddpm_schedule_free(&s);
+}
+
+/* ---- diffusion.h ------------------------------------------------------------------------ */
+Test(refusals, diffusion_has_messages)
+{
+    const float t[2] = { 1.0f, NAN }, xt[4] = { 0 }, eps[4] = { 0 };
+    float out[16];
+    size_t steps[4];
+    double d;
+    tg_ddpm_schedule s, empty;
+    tg_ddim_coef c;
+    tg_pcg32 rng;
+    memset(&empty, 0, sizeof empty);
+    tg_pcg32_seed(&rng, 9, 9);
+    cr_assert_eq(tg_ddpm_schedule_linear(10, 1e-4, 0.02, &s), TG_OK);
+
+    REFUSES(TG_ERR_SIZE, "tg_time_embedding", tg_time_embedding(t, 1, 0, 1e4, out));
+    REFUSES(TG_ERR_SHAPE, "tg_time_embedding", tg_time_embedding(t, 1, 3, 1e4, out));
+    REFUSES(TG_ERR_SIZE, "tg_time_embedding", tg_time_embedding(t, SIZE_MAX / 2, 4, 1e4, out));
+    REFUSES(TG_ERR_PARAM, "tg_time_embedding", tg_time_embedding(t, 1, 4, NAN, out));
+    REFUSES(TG_ERR_PARAM, "tg_time_embedding", tg_time_embedding(t, 1, 4, -1.0, out));
+    REFUSES(TG_ERR_DOMAIN, "tg_time_embedding", tg_time_embedding(t, 2, 4, 1e4, out));
+    REFUSES(TG_ERR_NULL, "tg_time_embedding", tg_time_embedding(t, 1, 4, 1e4, NULL));
+
+    REFUSES(TG_ERR_NULL, "tg_ddpm_sample_step",
+            tg_ddpm_sample_step(NULL, 2, TG_DDPM_SIGMA_BETA, xt, eps, 4, &rng, out));
+    REFUSES(TG_ERR_STATE, "tg_ddpm_sample_step",
+            tg_ddpm_sample_step(&empty, 2, TG_DDPM_SIGMA_BETA, xt, eps, 4, &rng, out));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_sample_step",
+            tg_ddpm_sample_step(&s, 0, TG_DDPM_SIGMA_BETA, xt, eps, 4, &rng, out));
+    REFUSES(TG_ERR_PARAM, "tg_ddpm_sample_step",
+            tg_ddpm_sample_step(&s, 2, (tg_ddpm_sigma)7, xt, eps, 4, &rng, out));
+    REFUSES(TG_ERR_NULL, "tg_ddpm_sample_step",
+            tg_ddpm_sample_step(&s, 2, TG_DDPM_SIGMA_BETA, xt, eps, 4, NULL, out));
+    REFUSES(TG_ERR_NULL, "tg_ddpm_sample_step",
+            tg_ddpm_sample_step(&s, 2, TG_DDPM_SIGMA_BETA, xt, NULL, 4, &rng, out));
+
+    REFUSES(TG_ERR_PARAM, "tg_ddim_coefs", tg_ddim_coefs(&s, 3, 3, 0.0, &c));
+    REFUSES(TG_ERR_PARAM, "tg_ddim_coefs", tg_ddim_coefs(&s, 3, 1, NAN, &c));
+    REFUSES(TG_ERR_PARAM, "tg_ddim_coefs", tg_ddim_coefs(&s, 3, 1, -1.0, &c));
+    REFUSES(TG_ERR_PARAM, "tg_ddim_coefs", tg_ddim_coefs(&s, 3, 2, 1e9, &c));
+    REFUSES(TG_ERR_PARAM, "tg_ddim_coefs", tg_ddim_coefs(&s, 11, 1, 0.0, &c));
+    REFUSES(TG_ERR_NULL, "tg_ddim_coefs", tg_ddim_coefs(&s, 3, 1, 0.0, NULL));
+    REFUSES(TG_ERR_STATE, "tg_ddim_coefs", tg_ddim_coefs(&empty, 3, 1, 0.0, &c));
+
+    REFUSES(TG_ERR_PARAM, "tg_ddim_sample_step",
+            tg_ddim_sample_step(&s, 3, 1, INFINITY, xt, eps, 4, &rng, out));
+    REFUSES(TG_ERR_NULL, "tg_ddim_sample_step",
+            tg_ddim_sample_step(&s, 3, 1, 0.0, NULL, eps, 4, &rng, out));
+    REFUSES(TG_ERR_NULL, "tg_ddim_sample_step",
+            tg_ddim_sample_step(&s, 3, 1, 0.5, xt, eps, 4, NULL, out));
+    REFUSES(TG_ERR_PARAM, "tg_ddim_sample_step",
+            tg_ddim_sample_step(&s, 3, 2, 1e9, xt, eps, 4, &rng, out));
+
+    REFUSES(TG_ERR_PARAM, "tg_ddim_timesteps", tg_ddim_timesteps(10, 0, steps));
+    REFUSES(TG_ERR_PARAM, "tg_ddim_timesteps", tg_ddim_timesteps(2, 3, steps));
+    REFUSES(TG_ERR_SIZE, "tg_ddim_timesteps",
+            tg_ddim_timesteps((size_t)1 << 40, (size_t)1 << 40, steps));
+    REFUSES(TG_ERR_NULL, "tg_ddim_timesteps", tg_ddim_timesteps(10, 3, NULL));
+
+    REFUSES(TG_ERR_NULL, "tg_energy_distance", tg_energy_distance(xt, 2, eps, 2, 2, NULL));
+    REFUSES(TG_ERR_NULL, "tg_energy_distance", tg_energy_distance(NULL, 2, eps, 2, 2, &d));
+    REFUSES(TG_ERR_SIZE, "tg_energy_distance", tg_energy_distance(xt, 2, eps, 2, 0, &d));
+    REFUSES(TG_ERR_SIZE, "tg_energy_distance", tg_energy_distance(xt, 0, eps, 2, 2, &d));
+    REFUSES(TG_ERR_SIZE, "tg_energy_distance",
+            tg_energy_distance(xt, SIZE_MAX / 2, eps, 2, 4, &d));
+    REFUSES(TG_ERR_DOMAIN, "tg_energy_distance", tg_energy_distance(xt, 2, t, 1, 2, &d));
+    tg_ddpm_schedule_free(&s);
+}
