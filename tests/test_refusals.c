@@ -702,3 +702,169 @@ Test(refusals, diffusion_has_messages)
     REFUSES(TG_ERR_DOMAIN, "tg_energy_distance", tg_energy_distance(xt, 2, t, 1, 2, &d));
     tg_ddpm_schedule_free(&s);
 }
+
+/* ---- local.h ----------------------------------------------------------------------------
+ * No refusal, by contract (value functions defined on all of their domain, with NaN in,
+ * NaN out): relu, div, div_grad (NULL outputs are skipped), exp, log and sqrt (NaN below
+ * 0 is their value, reported through `at`), square, neg. The nine smooth activations'
+ * local functions are outside this test (rewritten on another branch). */
+Test(refusals, local_functions_have_messages)
+{
+    double a[6] = { 1, 2, 3, 4, 5, 6 }, b[6], keep[6];
+    size_t shape[2];
+    tg_point at = TG_POINT_SMOOTH;
+    const long good[2] = { 2, -1 }, wrong[2] = { 4, -1 }, two_free[2] = { -1, -1 };
+    const double inf_row[2] = { -INFINITY, -INFINITY };
+    for (int i = 0; i < 6; i++)
+        b[i] = keep[i] = 100.0 + i;
+
+    REFUSES_NAN(TG_ERR_PARAM, "tg_local_leaky_relu", tg_local_leaky_relu(1.0, 0.0));
+    REFUSES_NAN(TG_ERR_PARAM, "tg_local_leaky_relu", tg_local_leaky_relu(-1.0, -0.1));
+    REFUSES_NAN(TG_ERR_PARAM, "tg_local_leaky_relu_deriv",
+                tg_local_leaky_relu_deriv(1.0, NAN, &at));
+    cr_expect_eq(at, TG_POINT_BAD_PARAM);
+
+    /* the void functions write nothing when they refuse */
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_linear_grad_weight",
+                 tg_local_linear_grad_weight(2, 3, NULL, a, b));
+    REFUSES_VOID(TG_ERR_SIZE, "tg_local_linear_grad_weight",
+                 tg_local_linear_grad_weight(SIZE_MAX / 2, 3, a, a, b));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_linear_grad_input",
+                 tg_local_linear_grad_input(2, 3, a, a, NULL));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_linear_grad_bias", tg_local_linear_grad_bias(2, NULL, b));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_transpose", tg_local_transpose(2, 3, NULL, b));
+    REFUSES_VOID(TG_ERR_SIZE, "tg_local_transpose", tg_local_transpose(SIZE_MAX, 2, a, b));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_sum_axis", tg_local_sum_axis(1, 2, 3, a, NULL));
+    REFUSES_VOID(TG_ERR_SIZE, "tg_local_sum_axis_vjp",
+                 tg_local_sum_axis_vjp(SIZE_MAX / 2, 2, 3, a, b));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_mean_axis_vjp",
+                 tg_local_mean_axis_vjp(1, 2, 3, NULL, b));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_softmax_vjp", tg_local_softmax_vjp(3, a, NULL, b));
+    REFUSES_VOID(TG_ERR_NULL, "tg_local_log_softmax_vjp",
+                 tg_local_log_softmax_vjp(3, NULL, a, b));
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(b[i], keep[i], "b[%d] was written by a refused call", i);
+    REFUSES_VOID(TG_ERR_SIZE, "tg_local_mean_axis", tg_local_mean_axis(2, 0, 3, a, b));
+    for (int i = 0; i < 6; i++)
+        cr_expect(isnan(b[i]), "the mean of no entries is NaN, b[%d] = %g", i, b[i]);
+
+    REFUSES(TG_ERR_SHAPE, "tg_local_reshape_shape", tg_local_reshape_shape(6, 2, wrong, shape));
+    REFUSES(TG_ERR_PARAM, "tg_local_reshape_shape",
+            tg_local_reshape_shape(6, 2, two_free, shape));
+    REFUSES(TG_ERR_NULL, "tg_local_reshape_shape", tg_local_reshape_shape(6, 2, good, NULL));
+    REFUSES(TG_ERR_SIZE, "tg_local_reshape_shape", tg_local_reshape_shape(0, 2, good, shape));
+    REFUSES(TG_ERR_SIZE, "tg_local_softmax", tg_local_softmax(0, a, b));
+    REFUSES(TG_ERR_NULL, "tg_local_softmax", tg_local_softmax(3, NULL, b));
+    REFUSES(TG_ERR_DOMAIN, "tg_local_softmax", tg_local_softmax(2, inf_row, b));
+    REFUSES(TG_ERR_DOMAIN, "tg_local_log_softmax", tg_local_log_softmax(2, inf_row, b));
+    REFUSES(TG_ERR_NULL, "tg_local_log_softmax", tg_local_log_softmax(2, a, NULL));
+}
+
+/* ---- ops.h ------------------------------------------------------------------------------
+ * A typed operation is a tg_apply of its rule: the message begins with the rule's name and
+ * the tape keeps the refusal as its first error. Each call gets a fresh tape, since a
+ * failed tape refuses everything after its first error. */
+#define OP_REFUSES(want, rule, call)                                                       \
+    do {                                                                                   \
+        tg_tape *T = tg_tape_new();                                                        \
+        cr_assert_not_null(T);                                                             \
+        REFUSES_NULL(want, rule, call);                                                    \
+        cr_expect_eq(tg_tape_status(T), want, "%s: the tape's status is %d", #call,        \
+                     (int)tg_tape_status(T));                                              \
+        cr_expect(strcmp(tg_tape_error(T), tg_last_error()) == 0, "%s: the tape says "     \
+                  "\"%s\"", #call, tg_tape_error(T));                                      \
+        tg_tape_free(T);                                                                   \
+    } while (0)
+
+Test(refusals, operations_have_messages)
+{
+    tg_tensor *x = tensor(TG_PARAM, 2, (size_t[]){ 2, 3 }, 0.5f);
+    tg_tensor *neg = tensor(TG_CONST, 2, (size_t[]){ 2, 3 }, -1.0f);
+    tg_tensor *v4 = tensor(TG_CONST, 1, (size_t[]){ 4 }, 1.0f);
+    tg_tensor *W = tensor(TG_PARAM, 2, (size_t[]){ 5, 4 }, 0.1f);
+    tg_tensor *s0 = tensor(TG_CONST, 0, NULL, 1.0f);
+    tg_tensor *labels = tensor(TG_CONST, 1, (size_t[]){ 2 }, 3.0f);   /* C = 3: out of range */
+    tg_tensor *masked = tensor(TG_CONST, 2, (size_t[]){ 2, 3 }, -INFINITY);
+    const long bad_shape[2] = { 4, -1 };
+
+    /* every wrapper with a NULL input */
+    OP_REFUSES(TG_ERR_NULL, "relu", tg_relu(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "leaky_relu", tg_leaky_relu(T, NULL, 0.1f));
+    OP_REFUSES(TG_ERR_NULL, "elu", tg_elu(T, NULL, 1.0f));
+    OP_REFUSES(TG_ERR_NULL, "sigmoid", tg_sigmoid(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "tanh", tg_tanh(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "gelu", tg_gelu(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "gelu_erf", tg_gelu_erf(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "softplus", tg_softplus(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "silu", tg_silu(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "safe_log", tg_safe_log(T, NULL, 1e-6f));
+    OP_REFUSES(TG_ERR_NULL, "smooth_abs", tg_smooth_abs(T, NULL, 1e-6f));
+    OP_REFUSES(TG_ERR_NULL, "linear", tg_linear(T, NULL, W, v4));
+    OP_REFUSES(TG_ERR_NULL, "linear_nobias", tg_linear(T, x, NULL, NULL));
+    OP_REFUSES(TG_ERR_NULL, "add", tg_add(T, x, NULL));
+    OP_REFUSES(TG_ERR_NULL, "sub", tg_sub(T, NULL, x));
+    OP_REFUSES(TG_ERR_NULL, "mul", tg_mul(T, x, NULL));
+    OP_REFUSES(TG_ERR_NULL, "div", tg_div(T, NULL, x));
+    OP_REFUSES(TG_ERR_NULL, "scale", tg_scale(T, NULL, 2.0f));
+    OP_REFUSES(TG_ERR_NULL, "sum", tg_sum(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "mean", tg_mean(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "matmul", tg_matmul(T, NULL, x));
+    OP_REFUSES(TG_ERR_NULL, "concat", tg_concat(T, x, NULL));
+    OP_REFUSES(TG_ERR_NULL, "mse_loss", tg_mse_loss(T, NULL, x));
+    OP_REFUSES(TG_ERR_NULL, "softmax_cross_entropy", tg_softmax_cross_entropy(T, x, NULL));
+    OP_REFUSES(TG_ERR_NULL, "exp", tg_exp(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "log", tg_log(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "sqrt", tg_sqrt(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "square", tg_square(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "neg", tg_neg(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "reshape", tg_reshape(T, NULL, 1, (const long[]){ 6 }));
+    OP_REFUSES(TG_ERR_NULL, "transpose", tg_transpose(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "sum_axis", tg_sum_axis(T, NULL, 0, 0));
+    OP_REFUSES(TG_ERR_NULL, "mean_axis", tg_mean_axis(T, NULL, 0, 0));
+    OP_REFUSES(TG_ERR_NULL, "softmax", tg_softmax(T, NULL));
+    OP_REFUSES(TG_ERR_NULL, "log_softmax", tg_log_softmax(T, NULL));
+
+    /* bad parameters, shapes and data */
+    OP_REFUSES(TG_ERR_PARAM, "leaky_relu", tg_leaky_relu(T, x, -1.0f));
+    OP_REFUSES(TG_ERR_PARAM, "elu", tg_elu(T, x, NAN));
+    OP_REFUSES(TG_ERR_PARAM, "safe_log", tg_safe_log(T, x, 0.0f));
+    OP_REFUSES(TG_ERR_PARAM, "smooth_abs", tg_smooth_abs(T, x, -1.0f));
+    OP_REFUSES(TG_ERR_PARAM, "scale", tg_scale(T, x, INFINITY));
+    OP_REFUSES(TG_ERR_SHAPE, "linear", tg_linear(T, x, W, v4));
+    OP_REFUSES(TG_ERR_SHAPE, "linear_nobias", tg_linear(T, x, W, NULL));
+    OP_REFUSES(TG_ERR_SHAPE, "add", tg_add(T, x, v4));
+    OP_REFUSES(TG_ERR_SHAPE, "sub", tg_sub(T, v4, x));
+    OP_REFUSES(TG_ERR_SHAPE, "mul", tg_mul(T, x, W));
+    OP_REFUSES(TG_ERR_SHAPE, "div", tg_div(T, W, x));
+    OP_REFUSES(TG_ERR_SHAPE, "matmul", tg_matmul(T, x, W));
+    OP_REFUSES(TG_ERR_SHAPE, "concat", tg_concat(T, x, v4));
+    OP_REFUSES(TG_ERR_SHAPE, "mse_loss", tg_mse_loss(T, x, W));
+    OP_REFUSES(TG_ERR_DOMAIN, "softmax_cross_entropy", tg_softmax_cross_entropy(T, x, labels));
+    OP_REFUSES(TG_ERR_DOMAIN, "log", tg_log(T, neg));
+    OP_REFUSES(TG_ERR_DOMAIN, "sqrt", tg_sqrt(T, neg));
+    OP_REFUSES(TG_ERR_SHAPE, "reshape", tg_reshape(T, x, 2, bad_shape));
+    OP_REFUSES(TG_ERR_PARAM, "reshape", tg_reshape(T, x, 2, NULL));
+    OP_REFUSES(TG_ERR_PARAM, "reshape", tg_reshape(T, x, 5, bad_shape));
+    OP_REFUSES(TG_ERR_SHAPE, "transpose", tg_transpose(T, v4));
+    OP_REFUSES(TG_ERR_PARAM, "sum_axis", tg_sum_axis(T, x, 2, 0));
+    OP_REFUSES(TG_ERR_PARAM, "sum_axis", tg_sum_axis(T, x, -2147483647 - 1, 0));
+    OP_REFUSES(TG_ERR_SHAPE, "sum_axis", tg_sum_axis(T, s0, 0, 0));
+    OP_REFUSES(TG_ERR_PARAM, "mean_axis", tg_mean_axis(T, x, 0, 2));
+    OP_REFUSES(TG_ERR_SHAPE, "softmax", tg_softmax(T, s0));
+    OP_REFUSES(TG_ERR_DOMAIN, "log_softmax", tg_log_softmax(T, masked));
+
+    /* a NULL tape: tg_apply's own refusal (no tape to record it on) */
+    sentinel();
+    cr_expect_null(tg_relu(NULL, x));
+    cr_expect_eq(tg_last_status(), TG_ERR_NULL);
+    cr_expect(strcmp(tg_last_error(), sentinel_text) != 0 &&
+              strstr(tg_last_error(), "tape is NULL") != NULL, "%s", tg_last_error());
+
+    tg_tensor_free(x);
+    tg_tensor_free(neg);
+    tg_tensor_free(v4);
+    tg_tensor_free(W);
+    tg_tensor_free(s0);
+    tg_tensor_free(labels);
+    tg_tensor_free(masked);
+}
