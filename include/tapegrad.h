@@ -16,5 +16,6 @@
 #include "tapegrad/checkpoint.h"
 #include "tapegrad/data.h"
 #include "tapegrad/progress.h"
+#include "tapegrad/diffusion.h"
 
 #endif

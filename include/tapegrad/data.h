@@ -62,6 +62,7 @@ typedef struct {
  * (missing or unreadable: the message names the file), TG_ERR_FORMAT (bad magic, type
  * or rank, bad gzip data), TG_ERR_TRUNCATED (fewer values than the header says),
  * TG_ERR_CORRUPT (bytes after the last value), TG_ERR_SIZE (dimensions that overflow),
+ * TG_ERR_DOMAIN (a finite f64 value beyond the float range; NaN and infinities are kept),
  * TG_ERR_NOMEM. On error *out is all zero. */
 TG_API tg_status tg_idx_load(const char *path, tg_idx *out);
 /* The same from an uncompressed file image in memory. */

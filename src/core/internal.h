@@ -57,4 +57,9 @@ extern const tg_rule tg__rule_relu, tg__rule_leaky_relu, tg__rule_elu, tg__rule_
     tg__rule_mul, tg__rule_scale, tg__rule_sum, tg__rule_mean, tg__rule_matmul,
     tg__rule_concat, tg__rule_mse_loss, tg__rule_softmax_cross_entropy;
 
+/* --- errors from outside the engine (tape.c), for src/data/ and later layers --- */
+/* Records the calling thread's last error on the tape (as its first error, if it has
+ * none yet) and returns that status: a step fails once, wherever it failed. */
+tg_status tg__tape_adopt_error(tg_tape *tape);
+
 #endif

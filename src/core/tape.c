@@ -319,3 +319,8 @@ tg_status tg_backward(tg_tape *t, tg_tensor *out, const tg_tensor *seed)
     }
     return TG_OK;
 }
+
+tg_status tg__tape_adopt_error(tg_tape *t)
+{
+    return tape_fail(t, tg_last_status(), "%s", tg_last_error());
+}
