@@ -511,6 +511,7 @@ int main(int argc, char **argv)
            "batch %zu, %llu steps\n", DATASETS[o.data], (size_t)(DIM + EMB), o.hidden, o.hidden,
            o.hidden, DIM, tg_params_numel(m.params), o.T, o.cosine ? "cosine" : "linear", o.batch,
            (unsigned long long)o.train_steps);
+    fflush(stdout);   /* before the progress lines on stderr */
     s = run(&o, tape, &m, &tr, &sched, &loss_log, &first);
     t_train = seconds() - t0;
     if (s != TG_OK) {
