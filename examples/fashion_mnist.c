@@ -165,11 +165,12 @@ static tg_status train_epoch(run *r, tg_tape *tape, tg_progress *p, double *loss
         tg_status s = l ? tg_backward(tape, l, NULL) : tg_tape_status(tape);
         if (s != TG_OK || (s = tg_optim_step(r->opt)) != TG_OK)
             return s;                                /* one check per step */
-        total += l->data[0];
+        const double value = l->data[0];            /* l lives in the tape: read it first */
+        total += value;
         steps++;
         tg_params_zero_grad(r->params);
         tg_tape_reset(tape);
-        tg_progress_update(p, tg_optim_steps(r->opt), l->data[0]);
+        tg_progress_update(p, tg_optim_steps(r->opt), value);
     }
     *loss = total / (double)steps;
     return TG_OK;
@@ -255,7 +256,7 @@ static int parse(int argc, char **argv, options *o)
 {
     *o = (options){ .data = "/usr/share/datasets/fashion-mnist", .epochs = 12, .seed = 1,
                     .hidden = 256, .batch = 128, .lr = 2e-3 };
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {              /* every option but --help takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -287,7 +288,6 @@ static int parse(int argc, char **argv, options *o)
                     v ? ": " : "", v ? v : "");
             return -1;
         }
-        i++;
     }
     return 0;
 }
@@ -364,6 +364,7 @@ int main(int argc, char **argv)
                "batch %llu, AdamW lr %g\n", train_set.images.dims[0], test_set.images.dims[0],
                (unsigned long long)o.hidden, (unsigned long long)o.hidden,
                (unsigned long long)o.batch, o.lr);
+        fflush(stdout);                               /* before progress lines on stderr */
         s = run_init(&r, &o, &train_set);
         if (s == TG_OK && o.resume && (s = tg_checkpoint_load(r.ckpt, o.resume)) == TG_OK)
             printf("resumed from %s after epoch %llu\n", o.resume, (unsigned long long)r.epoch);
