@@ -1,16 +1,12 @@
-/* add: a + b, elementwise, either operand repeated over the other's leading dimensions
- * (broadcast.h). d/da = d/db = 1; a repeated operand's gradient sums over its repeats. */
+/* add: a + b, elementwise with NumPy-style broadcasting (broadcast.h). d/da = d/db = 1;
+ * a broadcast operand's gradient sums the cotangent over its broadcast dimensions. */
 #include "broadcast.h"
 
 static float add_elem(float a, float b) { return a + b; }
+static float add_grad(float gy, float a, float b) { (void)a; (void)b; return gy; }
 
 static tg_status add_forward(tg_node *n) { return tg__bcast_forward(n, add_elem); }
-
-static tg_status add_backward(tg_node *n)
-{
-    static const float sign[2] = { 1.0f, 1.0f };
-    return tg__bcast_backward(n, sign, 0);
-}
+static tg_status add_backward(tg_node *n) { return tg__bcast_backward(n, add_grad, add_grad); }
 
 const tg_rule tg__rule_add = { .name = "add", .arity = 2, .infer = tg__bcast_infer,
                                .forward = add_forward, .backward = add_backward };

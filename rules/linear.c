@@ -4,13 +4,16 @@
  * Backward, with D = dy [B,out]: dx += D W, dW += D^T x, db += the column sums of D.
  * The products go through tg__gemm, the one GEMM entry point.
  *
+ * linear_nobias is the same layer without b (tg_linear with a NULL bias): a 2-input
+ * rule sharing these functions, which look for b only when there are 3 inputs.
+ *
  * Also the double-precision local gradients of one vector (local.h), the reference
  * the tape is tested against. */
 #include "internal.h"
 
 static tg_status linear_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK])
 {
-    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->n_in == 3 ? n->in[2] : NULL;
     if (W->rank != 2) {
         n->why = "W must be a matrix [out,in]";
         return TG_ERR_SHAPE;
@@ -19,7 +22,7 @@ static tg_status linear_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK
         n->why = "x must be [B,in] or [in], with in the columns of W";
         return TG_ERR_SHAPE;
     }
-    if (b->rank != 1 || b->shape[0] != W->shape[0]) {
+    if (b && (b->rank != 1 || b->shape[0] != W->shape[0])) {
         n->why = "b must be [out], with out the rows of W";
         return TG_ERR_SHAPE;
     }
@@ -34,27 +37,28 @@ static size_t batch_rows(const tg_tensor *x) { return x->rank == 2 ? x->shape[0]
 
 static tg_status linear_forward(tg_node *n)
 {
-    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->n_in == 3 ? n->in[2] : NULL;
     const size_t B = batch_rows(x), out = W->shape[0], in = W->shape[1];
     float *y = n->out->data;
-    /* start every row at b, so the GEMM adds x W^T onto it (beta = 1) */
-    for (size_t r = 0; r < B; r++)
+    /* start every row at b, so the GEMM adds x W^T onto it (beta = 1); without b the
+     * GEMM ignores y's old contents (beta = 0) */
+    for (size_t r = 0; b && r < B; r++)
         for (size_t i = 0; i < out; i++)
             y[r * out + i] = b->data[i];
-    tg__gemm(0, 1, B, out, in, 1.0f, x->data, in, W->data, in, 1.0f, y, out);
+    tg__gemm(0, 1, B, out, in, 1.0f, x->data, in, W->data, in, b ? 1.0f : 0.0f, y, out);
     return TG_OK;
 }
 
 static tg_status linear_backward(tg_node *n)
 {
-    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    const tg_tensor *x = n->in[0], *W = n->in[1], *b = n->n_in == 3 ? n->in[2] : NULL;
     const size_t B = batch_rows(x), out = W->shape[0], in = W->shape[1];
     const float *D = n->out->grad;
     if (x->grad) /* [B,in] += D [B,out] * W [out,in] */
         tg__gemm(0, 0, B, in, out, 1.0f, D, out, W->data, in, 1.0f, x->grad, in);
     if (W->grad) /* [out,in] += D^T, D stored [B,out], * x [B,in] */
         tg__gemm(1, 0, out, in, B, 1.0f, D, out, x->data, in, 1.0f, W->grad, in);
-    if (b->grad)
+    if (b && b->grad)
         for (size_t r = 0; r < B; r++)
             for (size_t i = 0; i < out; i++)
                 b->grad[i] += D[r * out + i];
@@ -64,10 +68,15 @@ static tg_status linear_backward(tg_node *n)
 const tg_rule tg__rule_linear = { .name = "linear", .arity = 3, .infer = linear_infer,
                                   .forward = linear_forward, .backward = linear_backward };
 
+const tg_rule tg__rule_linear_nobias = { .name = "linear_nobias", .arity = 2,
+                                         .infer = linear_infer, .forward = linear_forward,
+                                         .backward = linear_backward };
+
 tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b)
 {
     tg_tensor *in[3] = { x, W, b };
-    return tg_apply(t, &tg__rule_linear, in, 3, NULL);
+    return b ? tg_apply(t, &tg__rule_linear, in, 3, NULL)
+             : tg_apply(t, &tg__rule_linear_nobias, in, 2, NULL);
 }
 
 void tg_local_linear_grad_weight(size_t out, size_t in, const double *d, const double *x,

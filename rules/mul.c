@@ -1,17 +1,14 @@
-/* mul: a * b, elementwise, either operand repeated over the other's leading dimensions
- * (broadcast.h). d/da = b, d/db = a; a repeated operand's gradient sums over its
- * repeats. mul(x, x) works: each side adds its x * gy into the one gradient. */
+/* mul: a * b, elementwise with NumPy-style broadcasting (broadcast.h). d/da = b,
+ * d/db = a; a broadcast operand's gradient sums over its broadcast dimensions.
+ * mul(x, x) works: each side adds its x * gy into the one gradient. */
 #include "broadcast.h"
 
 static float mul_elem(float a, float b) { return a * b; }
+static float mul_grad_a(float gy, float a, float b) { (void)a; return gy * b; }
+static float mul_grad_b(float gy, float a, float b) { (void)b; return gy * a; }
 
 static tg_status mul_forward(tg_node *n) { return tg__bcast_forward(n, mul_elem); }
-
-static tg_status mul_backward(tg_node *n)
-{
-    static const float sign[2] = { 1.0f, 1.0f };
-    return tg__bcast_backward(n, sign, 1);
-}
+static tg_status mul_backward(tg_node *n) { return tg__bcast_backward(n, mul_grad_a, mul_grad_b); }
 
 const tg_rule tg__rule_mul = { .name = "mul", .arity = 2, .infer = tg__bcast_infer,
                                .forward = mul_forward, .backward = mul_backward };

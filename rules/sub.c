@@ -1,17 +1,14 @@
-/* sub: a - b, elementwise, either operand repeated over the other's leading dimensions
- * (broadcast.h). d/da = 1, d/db = -1; a repeated operand's gradient sums over its
- * repeats. */
+/* sub: a - b, elementwise with NumPy-style broadcasting (broadcast.h). d/da = 1,
+ * d/db = -1; a broadcast operand's gradient sums the cotangent over its broadcast
+ * dimensions. */
 #include "broadcast.h"
 
 static float sub_elem(float a, float b) { return a - b; }
+static float sub_grad_a(float gy, float a, float b) { (void)a; (void)b; return gy; }
+static float sub_grad_b(float gy, float a, float b) { (void)a; (void)b; return -gy; }
 
 static tg_status sub_forward(tg_node *n) { return tg__bcast_forward(n, sub_elem); }
-
-static tg_status sub_backward(tg_node *n)
-{
-    static const float sign[2] = { 1.0f, -1.0f };
-    return tg__bcast_backward(n, sign, 0);
-}
+static tg_status sub_backward(tg_node *n) { return tg__bcast_backward(n, sub_grad_a, sub_grad_b); }
 
 const tg_rule tg__rule_sub = { .name = "sub", .arity = 2, .infer = tg__bcast_infer,
                                .forward = sub_forward, .backward = sub_backward };

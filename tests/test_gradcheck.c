@@ -45,7 +45,38 @@ static const example examples[] = {
     { "mse_loss", 2, { { 2, { 3, 4 } }, { 2, { 3, 4 } } }, 0, NAN },
     { "softmax_cross_entropy", 2, { { 2, { 4, 5 } }, { 1, { 4 } } }, 1, NAN },
     { "softsign", 1, { { 2, { 3, 4 } } }, 0, NAN },   /* the user's rule below */
+    /* the operations models need; div's [B,1] against [B,n] takes the general
+     * broadcasting path */
+    { "div", 2, { { 2, { 3, 4 } }, { 2, { 3, 1 } } }, 0, NAN },
+    { "exp", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "log", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "sqrt", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "square", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "neg", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "reshape", 1, { { 2, { 3, 4 } } }, 0, NAN },     /* the default flattens */
+    { "transpose", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "sum_axis", 1, { { 2, { 3, 4 } } }, 0, 0.0f },   /* over the first axis */
+    { "mean_axis", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "softmax", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "log_softmax", 1, { { 2, { 3, 4 } } }, 0, NAN },
+    { "linear_nobias", 2, { { 2, { 3, 4 } }, { 2, { 5, 4 } } }, 0, NAN },
 };
+
+/* Inputs whose data must stay in the rule's domain or away from a pole, instead of the
+ * default [-2, 2): div's divisor, log's and sqrt's argument. */
+static void data_range(const char *rule, size_t input, float *lo, float *hi)
+{
+    static const struct {
+        const char *rule;
+        size_t input;
+        float lo, hi;
+    } ranges[] = { { "div", 1, 0.5f, 2.0f }, { "log", 0, 0.5f, 3.0f }, { "sqrt", 0, 0.5f, 3.0f } };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (strcmp(ranges[i].rule, rule) == 0 && ranges[i].input == input) {
+            *lo = ranges[i].lo;
+            *hi = ranges[i].hi;
+        }
+}
 
 static const example *example_for(const char *name)
 {
@@ -67,8 +98,10 @@ static void check_rule(const tg_rule *r, const example *ex, tg_pcg32 *rng)
         params[0] = ex->param;
     for (size_t k = 0; k < ex->n; k++) {
         const int is_labels = ex->labels && k + 1 == ex->n;
+        float lo = -2.0f, hi = 2.0f;
+        data_range(r->name, k, &lo, &hi);
         in[k] = tu_random(is_labels ? TG_CONST : TG_PARAM, ex->in[k].rank, ex->in[k].shape, rng,
-                          -2.0f, 2.0f);
+                          lo, hi);
         if (is_labels)
             for (size_t i = 0; i < in[k]->size; i++)
                 in[k]->data[i] = (float)tg_pcg32_bounded(rng, 5);

@@ -35,7 +35,11 @@ Test(registry, builtins_are_found_by_name)
     static const char *names[] = { "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu",
                                    "gelu_erf", "softplus", "silu", "safe_log", "smooth_abs",
                                    "linear", "add", "sub", "mul", "scale", "sum", "mean",
-                                   "matmul", "concat", "mse_loss", "softmax_cross_entropy" };
+                                   "matmul", "concat", "mse_loss", "softmax_cross_entropy",
+                                   /* the operations models need */
+                                   "div", "exp", "log", "sqrt", "square", "neg", "reshape",
+                                   "transpose", "sum_axis", "mean_axis", "softmax",
+                                   "log_softmax", "linear_nobias" };
     const size_t n = sizeof names / sizeof names[0];
     cr_assert_eq(tg_rule_count(), n);
     for (size_t i = 0; i < n; i++) {

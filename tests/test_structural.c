@@ -217,19 +217,17 @@ Test(structural, binary_shape_mismatch_refused)
     tg_tensor *a = tg_tensor_new(TG_PARAM, 2, (size_t[]){ 2, 3 });
     tg_tensor *b = tg_tensor_new(TG_PARAM, 1, (size_t[]){ 2 });
     tg_tensor *c = tg_tensor_new(TG_PARAM, 2, (size_t[]){ 3, 2 });
-    tg_tensor *d = tg_tensor_new(TG_PARAM, 2, (size_t[]){ 1, 3 });
-    cr_assert(a && b && c && d);
+    cr_assert(a && b && c);
     static const char *const ops[] = { "add", "sub", "mul" };
     for (size_t k = 0; k < 3; k++) {
         /* [2] is a leading, not trailing, part of [2,3]; [3,2] has the same size as
-         * [2,3] but not its shape; [1,3] is not the trailing part of [2,3] */
+         * [2,3] but not its shape. ([1,3] against [2,3] broadcasts: test_ops_broadcast.c) */
         expect_refused(ops[k], (tg_tensor *[]){ a, b }, 2, NULL, TG_ERR_SHAPE, "[2,3], [2]");
         expect_refused(ops[k], (tg_tensor *[]){ b, a }, 2, NULL, TG_ERR_SHAPE, "[2], [2,3]");
         expect_refused(ops[k], (tg_tensor *[]){ a, c }, 2, NULL, TG_ERR_SHAPE, "[2,3], [3,2]");
-        expect_refused(ops[k], (tg_tensor *[]){ d, a }, 2, NULL, TG_ERR_SHAPE, "[1,3], [2,3]");
     }
-    tg_tensor *all[] = { a, b, c, d };
-    free_all(all, 4);
+    tg_tensor *all[] = { a, b, c };
+    free_all(all, 3);
 }
 
 /* ---- scale ------------------------------------------------------------------------ */

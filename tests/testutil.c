@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <math.h>
+#include <string.h>
 #include "testutil.h"
 
 tg_tensor *tu_random(tg_kind kind, size_t rank, const size_t *shape, tg_pcg32 *rng, float lo,
@@ -50,4 +51,57 @@ void tu_require_extended_long_double(void)
     if (one + tiny == one)
         cr_skip_test("long double has no more precision than double here (under valgrind?): "
                      "the long double reference of this test cannot judge");
+}
+
+/* ---- shared by the tests of the operations models need (test_ops_*.c) ---- */
+
+const tg_rule *tu_rule(const char *name)
+{
+    const tg_rule *r = tg_rule_find(name);
+    cr_assert_not_null(r, "rule %s is not registered", name);
+    return r;
+}
+
+void tu_expect_refused(const char *rule, tg_tensor *const *in, size_t n, const float *params,
+                       tg_status want, const char *shapes, const char *why)
+{
+    tg_tape *t = tg_tape_new();
+    cr_assert_not_null(t);
+    cr_assert_null(tg_apply(t, tu_rule(rule), in, n, params), "%s accepted %s", rule, shapes);
+    cr_assert_eq(tg_tape_status(t), want, "%s %s: status %d (%s), want %d", rule, shapes,
+                 tg_tape_status(t), tg_tape_error(t), want);
+    cr_assert_eq(tg_last_status(), want);
+    const char *msg = tg_last_error();
+    cr_assert(strstr(msg, rule) && strstr(msg, shapes),
+              "message \"%s\" must name %s and the shapes %s", msg, rule, shapes);
+    cr_assert(!why || strstr(msg, why), "message \"%s\" must say \"%s\"", msg, why);
+    cr_assert_str_eq(tg_tape_error(t), msg);
+    tg_tape_free(t);
+}
+
+void tu_gradcheck(const char *rule, tg_tensor *const *in, size_t n, const float *params)
+{
+    const tg_gradcheck_opts opts = { .seed = 17 };
+    tg_gradcheck_result r;
+    const tg_status s = tg_gradcheck_rule(tu_rule(rule), in, n, params, &opts, &r);
+    cr_assert_eq(s, TG_OK, "gradcheck %s: %s", rule, tg_last_error());
+    cr_assert_gt(r.checked, 0, "gradcheck %s checked nothing", rule);
+    cr_assert(r.pass,
+              "gradcheck %s: input %zu element %zu: tape %.9g, numeric %.9g (excess %.3g); "
+              "adjoint %.9g vs %.9g",
+              rule, r.worst_wrt, r.worst_index, r.worst_analytic, r.worst_numeric,
+              r.worst_excess, r.adjoint_lhs, r.adjoint_rhs);
+}
+
+tg_tensor *tu_backward_random(tg_tape *t, tg_tensor *y, tg_pcg32 *rng)
+{
+    tg_tensor *seed = tu_random(TG_CONST, y->rank, y->shape, rng, -1.0f, 1.0f);
+    cr_assert_not_null(seed, "%s", tg_last_error());
+    cr_assert_eq(tg_backward(t, y, seed), TG_OK, "tg_backward: %s", tg_last_error());
+    return seed;
+}
+
+int tu_same(double a, double b)
+{
+    return a != a ? b != b : a == b && signbit(a) == signbit(b);
 }

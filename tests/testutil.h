@@ -22,4 +22,19 @@ void tu_require_extended_long_double(void);
 /* max_i |a_i - b_i| / max(max_i |b_i|, floor): an error relative to the reference's scale. */
 double tu_scaled_diff(const float *a, const double *b, size_t n, double floor);
 
+/* ---- shared by the tests of the operations models need (test_ops_*.c) ---- */
+/* The named rule; the calling test fails when it is not registered. */
+const tg_rule *tu_rule(const char *name);
+/* tg_apply of the named rule must return NULL with status `want` on the tape and as the
+ * last error, and the message must name the rule, contain `shapes` (as "[2,3], [2]")
+ * and, when `why` is not NULL, contain `why` too. */
+void tu_expect_refused(const char *rule, tg_tensor *const *in, size_t n, const float *params,
+                       tg_status want, const char *shapes, const char *why);
+/* tg_gradcheck_rule with its default step and tolerances must run and pass. */
+void tu_gradcheck(const char *rule, tg_tensor *const *in, size_t n, const float *params);
+/* Backward from y with a random cotangent of y's shape in [-1, 1); returns it. */
+tg_tensor *tu_backward_random(tg_tape *t, tg_tensor *y, tg_pcg32 *rng);
+/* Same value, zeros compared with their sign, NaN matching NaN. */
+int tu_same(double a, double b);
+
 #endif

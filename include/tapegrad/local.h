@@ -48,6 +48,56 @@ TG_API void tg_local_linear_grad_input(size_t out, size_t in, const double *W, c
                                        double *dx);
 TG_API void tg_local_linear_grad_bias(size_t out, const double *d, double *db);
 
+/* ---- the operations models need (rules.md, "Operations for models") ---- */
+/* a / b and its partials d/da = 1/b, d/db = -a/b^2 (either pointer may be NULL);
+ * b = 0 follows IEEE 754: infinities, NaN where a = 0 too. */
+TG_API double tg_local_div(double a, double b);
+TG_API void tg_local_div_grad(double a, double b, double *da, double *db);
+/* exp, log, sqrt, square and neg, as the activations above. log and sqrt are defined for
+ * x >= 0: at 0 (either sign) log is -inf and both derivatives are +inf, the limits from
+ * the right; for x < 0 value and derivative are NaN and `at` receives
+ * TG_POINT_BAD_PARAM, meaning here that the input is outside the domain (the tape
+ * refuses such inputs with TG_ERR_DOMAIN). */
+TG_API double tg_local_exp(double x);
+TG_API double tg_local_exp_deriv(double x, tg_point *at);
+TG_API double tg_local_log(double x);
+TG_API double tg_local_log_deriv(double x, tg_point *at);
+TG_API double tg_local_sqrt(double x);
+TG_API double tg_local_sqrt_deriv(double x, tg_point *at);
+TG_API double tg_local_square(double x);
+TG_API double tg_local_square_deriv(double x, tg_point *at);
+TG_API double tg_local_neg(double x);
+TG_API double tg_local_neg_deriv(double x, tg_point *at);
+/* reshape's value and vector-Jacobian product are the identity on the flat data; its one
+ * computation is the shape: `rank` target dimensions, each >= 1 except at most one -1,
+ * which becomes the size that makes the product equal `count`. TG_ERR_PARAM for a bad
+ * target, TG_ERR_SHAPE when the counts cannot match (tg_last_error() says which). */
+TG_API tg_status tg_local_reshape_shape(size_t count, size_t rank, const long *target,
+                                        size_t *shape);
+/* y = x^T for x [M,N] (y [N,M]). It is its own vector-Jacobian product with the
+ * dimensions swapped: dx = tg_local_transpose(N, M, dy). */
+TG_API void tg_local_transpose(size_t M, size_t N, const double *x, double *y);
+/* x viewed as [outer, n, inner], reduced over the n axis: y [outer, inner] is the sum (or
+ * mean) along it; the vector-Jacobian product writes dx [outer, n, inner] = dy (or dy / n)
+ * repeated along that axis. */
+TG_API void tg_local_sum_axis(size_t outer, size_t n, size_t inner, const double *x, double *y);
+TG_API void tg_local_sum_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy,
+                                  double *dx);
+TG_API void tg_local_mean_axis(size_t outer, size_t n, size_t inner, const double *x, double *y);
+TG_API void tg_local_mean_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy,
+                                   double *dx);
+/* One row of n entries. softmax: y_i = exp(x_i - m) / sum_j exp(x_j - m), m = max x;
+ * log_softmax: y_i = (x_i - m) - log sum_j exp(x_j - m). A -inf entry is masked out; one
+ * +inf entry gives the limit (softmax e_j, log_softmax 0 there and -inf elsewhere); a
+ * NaN entry gives a NaN row. A row that is all -inf, or has two or more +inf entries,
+ * has no value: TG_ERR_DOMAIN and a NaN row. TG_ERR_NULL / TG_ERR_SIZE for NULL or n 0.
+ * The vector-Jacobian products take the row's output y (dx may be dy):
+ * softmax dx_i = y_i (dy_i - <dy, y>); log_softmax dx_i = dy_i - exp(y_i) sum_j dy_j. */
+TG_API tg_status tg_local_softmax(size_t n, const double *x, double *y);
+TG_API void tg_local_softmax_vjp(size_t n, const double *y, const double *dy, double *dx);
+TG_API tg_status tg_local_log_softmax(size_t n, const double *x, double *y);
+TG_API void tg_local_log_softmax_vjp(size_t n, const double *y, const double *dy, double *dx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,7 +48,15 @@ struct tg_rule {
     /* Adds the vector-Jacobian product into each input gradient that is non-NULL;
      * counts kink points in node->kinks. */
     tg_status (*backward)(tg_node *node);
+    /* TG_RULE_* bits; 0 for an ordinary rule. */
+    unsigned flags;
 };
+
+/* The output's data aliases input 0's data (a view, such as reshape): tg_apply gives the
+ * output no data of its own and points it at input 0's, which must have at least as many
+ * elements. forward then has nothing to compute. The gradient is still the output's own
+ * buffer, and backward adds it into input 0's gradient as any rule does. */
+#define TG_RULE_VIEW 1u
 
 /* Adds a user rule. The struct (and its strings) must outlive every use: keep it
  * static. Thread-safe. Refuses a NULL callback, a bad arity or parameter count, and a

@@ -61,5 +61,29 @@ extern const tg_rule tg__rule_relu, tg__rule_leaky_relu, tg__rule_elu, tg__rule_
 /* Records the calling thread's last error on the tape (as its first error, if it has
  * none yet) and returns that status: a step fails once, wherever it failed. */
 tg_status tg__tape_adopt_error(tg_tape *tape);
+/* --- ops: reasons with values (why.c) and the rules that models need --- */
+/* Formats a refusal's reason into tape memory and sets node->why to it; returns it. */
+const char *tg__why(tg_node *n, const char *fmt, ...) TG__PRINTF(2, 3);
+/* forward's domain check for log and sqrt: TG_ERR_DOMAIN naming the first element
+ * below 0 (-0 and NaN are accepted). */
+tg_status tg__refuse_negative(tg_node *n);
+/* Axis reductions (rules/sum_axis.c), shared with mean_axis: x as [outer, n, inner]. */
+typedef struct {
+    size_t outer, n, inner;
+} tg__axis_split;
+tg_status tg__axis_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK]);
+tg__axis_split tg__axis_split_of(const tg_node *n);
+tg_status tg__axis_reduce(tg_node *n, int mean);   /* forward */
+tg_status tg__axis_spread(tg_node *n, int mean);   /* backward */
+/* softmax and log_softmax (rules/softmax.c): one row in double (log_form 0 or 1); the
+ * row function sets *why on TG_ERR_DOMAIN; the vjp's dx may alias dy. */
+tg_status tg__softmax_row(size_t n, const double *x, double *y, int log_form, const char **why);
+void tg__softmax_vjp_row(size_t n, const double *y, const double *dy, double *dx, int log_form);
+tg_status tg__softmax_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK]);
+tg_status tg__softmax_forward(tg_node *n, int log_form);
+tg_status tg__softmax_backward(tg_node *n, int log_form);
+extern const tg_rule tg__rule_div, tg__rule_exp, tg__rule_log, tg__rule_sqrt, tg__rule_square,
+    tg__rule_neg, tg__rule_reshape, tg__rule_transpose, tg__rule_sum_axis, tg__rule_mean_axis,
+    tg__rule_softmax, tg__rule_log_softmax, tg__rule_linear_nobias;
 
 #endif

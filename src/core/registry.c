@@ -10,6 +10,10 @@ static const tg_rule *const builtins[] = {
     &tg__rule_safe_log, &tg__rule_smooth_abs, &tg__rule_linear, &tg__rule_add,
     &tg__rule_sub, &tg__rule_mul, &tg__rule_scale, &tg__rule_sum, &tg__rule_mean,
     &tg__rule_matmul, &tg__rule_concat, &tg__rule_mse_loss, &tg__rule_softmax_cross_entropy,
+    /* the operations models need */
+    &tg__rule_div, &tg__rule_exp, &tg__rule_log, &tg__rule_sqrt, &tg__rule_square,
+    &tg__rule_neg, &tg__rule_reshape, &tg__rule_transpose, &tg__rule_sum_axis,
+    &tg__rule_mean_axis, &tg__rule_softmax, &tg__rule_log_softmax, &tg__rule_linear_nobias,
 };
 #define N_BUILTIN (sizeof builtins / sizeof builtins[0])
 

@@ -86,11 +86,12 @@ static tg_status tape_fail(tg_tape *t, tg_status s, const char *fmt, ...)
     return tg__fail(s, "%s", msg);
 }
 
+/* view: data to alias instead of allocating (TG_RULE_VIEW), or NULL */
 static tg_tensor *arena_tensor(tg_tape *t, size_t rank, const size_t *shape, size_t n,
-                               int with_grad)
+                               int with_grad, float *view)
 {
     tg_tensor *x = tg__arena_alloc(&t->arena, sizeof *x);
-    float *data = x ? tg__arena_alloc(&t->arena, n * sizeof(float)) : NULL;
+    float *data = !x ? NULL : view ? view : tg__arena_alloc(&t->arena, n * sizeof(float));
     float *grad = (data && with_grad) ? tg__arena_alloc(&t->arena, n * sizeof(float)) : NULL;
     if (!data || (with_grad && !grad))
         return NULL;
@@ -122,7 +123,7 @@ tg_tensor *tg_tape_const(tg_tape *t, size_t rank, const size_t *shape)
         tape_fail(t, tg_last_status(), "%s", tg_last_error());
         return NULL;
     }
-    x = arena_tensor(t, rank, shape, n, 0);
+    x = arena_tensor(t, rank, shape, n, 0, NULL);
     if (!x) {
         tape_fail(t, TG_ERR_NOMEM, "tg_tape_const: out of memory for %zu elements", n);
         return NULL;
@@ -237,7 +238,13 @@ tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, s
         tape_fail(t, tg_last_status(), "%s", tg_last_error());
         return NULL;
     }
-    node.out = arena_tensor(t, rank, shape, size, needs_grad && t->recording);
+    if ((rule->flags & TG_RULE_VIEW) && (n == 0 || size > inputs[0]->size)) {
+        node.why = "a view needs an input 0 with at least as many elements";
+        rule_fail(t, &node, TG_ERR_SHAPE, "");
+        return NULL;
+    }
+    node.out = arena_tensor(t, rank, shape, size, needs_grad && t->recording,
+                            (rule->flags & TG_RULE_VIEW) ? inputs[0]->data : NULL);
     if (!node.out) {
         rule_fail(t, &node, TG_ERR_NOMEM, "output: ");
         return NULL;
