@@ -8,7 +8,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 out=$(./examples/tape_vs_local) || { echo "$out"; fail "tape_vs_local exited with $?"; }
 echo "$out"
-for rule in relu leaky_relu elu sigmoid tanh gelu gelu_erf softplus silu safe_log smooth_abs; do
+for rule in relu leaky_relu elu sigmoid tanh gelu gelu_erf softplus silu safe_log smooth_abs \
+    exp log sqrt square neg; do
     grep -q "^$rule " <<<"$out" || fail "no row for $rule"
 done
 tail -n 1 <<<"$out" | grep -qx "all within bounds" || fail "last line is not 'all within bounds'"
