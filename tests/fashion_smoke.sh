@@ -6,7 +6,7 @@
 # bad option 2, missing data 2 (naming the package), damaged data 1.
 # Run by `make check` from the build directory.
 set -euo pipefail
-ex=./examples/fashion_mnist
+ex=${FASHION_MNIST:-./examples/fashion_mnist}   # CI runs it under valgrind this way
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
