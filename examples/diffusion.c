@@ -291,10 +291,11 @@ static void usage(FILE *f)
         "usage: diffusion [options]\n"
         "  --data moons|rings|swissroll  data set (moons)\n"
         "  --seed S                      random seed (1)\n"
-        "  --train-steps N               total training steps (6000)\n"
+        "  --train-steps N               total training steps (12000)\n"
         "  --batch B                     batch size (256)\n"
         "  --hidden H                    width of the 3 hidden layers (128)\n"
         "  --lr LR                       AdamW peak learning rate, cosine schedule (2e-3)\n"
+        "  --ema-decay D                 decay of the weights' moving average, sampled from (0.995)\n"
         "  --T T                         diffusion steps (1000)\n"
         "  --schedule linear|cosine      noise schedule (linear)\n"
         "  --sampler ddpm|ddim           sampler (ddpm)\n"
@@ -344,10 +345,10 @@ static int pick(const char *s, const char *const *names, int n)
 static int parse(int argc, char **argv, options *o)
 {
     static const char *const schedules[] = { "linear", "cosine" }, *const samplers[] = { "ddpm", "ddim" };
-    *o = (options){ .data = MOONS, .seed = 1, .train_steps = 6000, .batch = 256, .T = 1000,
+    *o = (options){ .data = MOONS, .seed = 1, .train_steps = 12000, .batch = 256, .T = 1000,
                     .hidden = 128, .sample_steps = 50, .samples = 2000, .lr = 2e-3,
                     .ema_decay = 0.995, .out = "." };
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* every option but --help takes one value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t u = 0;
         int k = 0, bad = 0;
@@ -379,6 +380,8 @@ static int parse(int argc, char **argv, options *o)
             bad = parse_u64(v, 2, MAX_SAMPLES, &u), o->samples = u;
         else if (strcmp(a, "--lr") == 0)
             bad = parse_double(v, 0.0, 1.0, &o->lr);
+        else if (strcmp(a, "--ema-decay") == 0)
+            bad = parse_double(v, 0.0, 1.0, &o->ema_decay);
         else if (strcmp(a, "--eta") == 0)
             bad = parse_double(v, 0.0, 10.0, &o->eta);
         else if (strcmp(a, "--out") == 0)
@@ -396,7 +399,6 @@ static int parse(int argc, char **argv, options *o)
                     v ? v : "");
             return -1;
         }
-        i++;
     }
     if (o->ddim && o->sample_steps > o->T) {
         fprintf(stderr, "diffusion: --sample-steps %zu is more than --T %zu\n", o->sample_steps,
@@ -451,30 +453,66 @@ static tg_status run(const options *o, tg_tape *tape, model *m, trainer *tr,
     return s;
 }
 
-static void report_quality(const options *o, const float *samples)
+/* The energy distance of a single draw is noisy at this N (the floor's standard deviation
+ * is about half its mean), so each figure is the mean over DRAWS independent draws of the
+ * fresh data (and of the second data set, or of the normal points), with its standard
+ * error. Every draw comes from the evaluation stream, the same for every run of a seed. */
+enum { DRAWS = 8 };
+
+typedef struct {
+    double sum, sq;
+} tally;
+
+static void tally_add(tally *t, double v)
+{
+    t->sum += v;
+    t->sq += v * v;
+}
+
+static double tally_mean(const tally *t) { return t->sum / DRAWS; }
+
+static double tally_se(const tally *t)
+{
+    const double m = tally_mean(t), var = (t->sq - DRAWS * m * m) / (DRAWS - 1);
+    return sqrt(var > 0.0 ? var / DRAWS : 0.0);
+}
+
+static tg_status report_quality(const options *o, const float *samples)
 {
     const size_t n = o->samples;
     float *a = malloc(sizeof(float) * DIM * n), *b = malloc(sizeof(float) * DIM * n),
           *g = malloc(sizeof(float) * DIM * n);
-    double d_model, d_floor, d_normal;
+    tally mod = { 0 }, floor_ = { 0 }, normal = { 0 };
     tg_pcg32 rng;
-    if (a && b && g) {
-        tg_pcg32_seed(&rng, o->seed, STREAM_EVAL);
+    tg_status s = a && b && g ? TG_OK : TG_ERR_NOMEM;
+    tg_pcg32_seed(&rng, o->seed, STREAM_EVAL);
+    for (int r = 0; s == TG_OK && r < DRAWS; r++) {
+        double dm, df, dn;
         draw_points(o->data, &rng, a, n);
         draw_points(o->data, &rng, b, n);
         tg_normal_fill(&rng, g, DIM * n);
-        if (tg_energy_distance(samples, n, a, n, DIM, &d_model) == TG_OK &&
-            tg_energy_distance(b, n, a, n, DIM, &d_floor) == TG_OK &&
-            tg_energy_distance(g, n, a, n, DIM, &d_normal) == TG_OK) {
-            printf("energy distance to %zu fresh data points:\n", n);
-            printf("  model samples   %.5f  (%.2fx the floor)\n", d_model, d_model / d_floor);
-            printf("  data vs data    %.5f  (the floor: two independent draws)\n", d_floor);
-            printf("  N(0, I) points  %.5f  (the untrained baseline)\n", d_normal);
+        if ((s = tg_energy_distance(samples, n, a, n, DIM, &dm)) == TG_OK &&
+            (s = tg_energy_distance(b, n, a, n, DIM, &df)) == TG_OK &&
+            (s = tg_energy_distance(g, n, a, n, DIM, &dn)) == TG_OK) {
+            tally_add(&mod, dm);
+            tally_add(&floor_, df);
+            tally_add(&normal, dn);
         }
+    }
+    if (s == TG_OK) {
+        printf("energy distance to %zu fresh data points (mean +- s.e. over %d draws):\n", n,
+               DRAWS);
+        printf("  model samples   %.5f +- %.5f  (%.2fx the floor)\n", tally_mean(&mod),
+               tally_se(&mod), tally_mean(&mod) / tally_mean(&floor_));
+        printf("  data vs data    %.5f +- %.5f  (the floor: two independent data draws)\n",
+               tally_mean(&floor_), tally_se(&floor_));
+        printf("  N(0, I) points  %.5f +- %.5f  (the untrained baseline)\n", tally_mean(&normal),
+               tally_se(&normal));
     }
     free(a);
     free(b);
     free(g);
+    return s;
 }
 
 int main(int argc, char **argv)
@@ -541,7 +579,8 @@ int main(int argc, char **argv)
             printf("sampled %zu points with %s (%zu steps) in %.1f s\n", o.samples,
                    o.ddim ? "DDIM" : "DDPM", o.ddim ? o.sample_steps : o.T,
                    seconds() - t0 - t_train);
-            report_quality(&o, samples);
+            if (report_quality(&o, samples) != TG_OK)
+                rc = fail("energy distance", tg_last_status());
             if (data) {
                 draw_points(o.data, &rng, data, o.samples);
                 const svg_panel panels[2] = {

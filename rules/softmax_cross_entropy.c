@@ -7,7 +7,15 @@
  * the softmax probabilities p for backward, as q = p - onehot(label) (per row, in
  * tg_node_scratch): dlogits += dy * q / B.
  * labels get no gradient: they are indices, not a differentiable input. If labels has
- * a gradient buffer anyway, backward leaves it untouched. */
+ * a gradient buffer anyway, backward leaves it untouched.
+ *
+ * Non-finite logits follow the limits (docs/rules.md, "softmax_cross_entropy with
+ * infinite logits"): +inf logits count as equal to one another and above every finite
+ * logit, so the softmax puts 1/k on each of the k of them and 0 elsewhere (a row of all
+ * -inf ties all C classes the same way). The row's loss is +inf when the label is not
+ * among them, log k when it is (0 for a lone +inf on the label), and its gradient is
+ * that softmax minus the one-hot label: finite, pushing the infinite logits down. A
+ * NaN logit makes the row's loss and gradient NaN. */
 #include <math.h>
 #include "internal.h"
 
@@ -33,15 +41,38 @@ static int valid_label(float v, size_t C)
     return v >= 0.0f && (double)v < (double)C && v == floorf(v);
 }
 
+/* A row with a NaN, or whose maximum m is infinite (see the top of the file): the
+ * logits equal to m are tied and share the softmax, k of them. */
+static double row_loss_nonfinite(const float *l, size_t C, size_t y, float m, int nan,
+                                 float *q)
+{
+    size_t k = 0;
+    if (nan) {
+        for (size_t c = 0; c < C; c++)
+            q[c] = NAN;
+        return NAN;
+    }
+    for (size_t c = 0; c < C; c++)
+        k += l[c] == m;
+    for (size_t c = 0; c < C; c++)
+        q[c] = (l[c] == m ? 1.0f / (float)k : 0.0f) - (c == y ? 1.0f : 0.0f);
+    return l[y] == m ? log((double)k) : INFINITY;
+}
+
 /* One row: writes q = softmax(l) - onehot(y), the row loss's gradient, and returns
  * logsumexp(l) - l[y], in double. 1 - p[y] is summed from the other classes' terms,
  * not subtracted from 1, so it keeps its relative precision when p[y] is near 1. */
 static double row_loss(const float *l, size_t C, size_t y, float *q)
 {
     float m = l[0];
-    for (size_t c = 1; c < C; c++)
+    int nan = l[0] != l[0];
+    for (size_t c = 1; c < C; c++) {
+        nan |= l[c] != l[c];
         if (l[c] > m)
             m = l[c];
+    }
+    if (nan || m - m != 0.0f)   /* m - m is 0 unless m is infinite (or NaN) */
+        return row_loss_nonfinite(l, C, y, m, nan, q);
     double s = 0.0, rest = 0.0;
     for (size_t c = 0; c < C; c++) {
         const double e = exp((double)l[c] - (double)m);

@@ -64,11 +64,17 @@ struct tg_rule {
 TG_API tg_status tg_rule_register(const tg_rule *rule);
 /* Finds a built-in or registered rule by name; NULL if none. Thread-safe. */
 TG_API const tg_rule *tg_rule_find(const char *name);
-/* Enumerates every rule, built-ins first: i in [0, tg_rule_count()). */
+/* Enumerates every rule, built-ins first: i in [0, tg_rule_count()). tg_rule_at
+ * returns NULL with TG_ERR_NOT_FOUND set for an index out of range. */
 TG_API size_t tg_rule_count(void);
 TG_API const tg_rule *tg_rule_at(size_t i);
 
 /* Applies `rule` to n inputs with the given parameters (NULL: the rule's defaults).
+ * The rule need not be registered, but it is checked as tg_rule_register checks one
+ * (non-NULL name and callbacks, arity 1..TG_MAX_ARITY, at most TG_MAX_PARAMS named
+ * parameters) on every application, and refused otherwise (TG_ERR_NULL, TG_ERR_ARITY).
+ * A rule's callbacks may not apply rules, run tg_backward or reset on the tape they run
+ * on: such calls are refused with TG_ERR_STATE (and the error stays on the tape).
  * Returns the output, an intermediate owned by the tape, or NULL on error; after an
  * error the tape keeps its first error and later applications return NULL at once,
  * so a training step can be checked once, at its end (tg_tape_status). */
@@ -76,7 +82,8 @@ TG_API tg_tensor *tg_apply(tg_tape *tape, const tg_rule *rule, tg_tensor *const 
                            size_t n, const float *params);
 
 /* For rule authors: memory for node->saved or temporary use, from the tape's arena,
- * 64-byte aligned, valid until the tape is reset. NULL when allocation fails. */
+ * 64-byte aligned, valid until the tape is reset. NULL (and tg_last_error() set) when
+ * allocation fails. */
 TG_API void *tg_node_scratch(tg_node *node, size_t bytes);
 /* For rule authors: the infer function of rules whose output has the shape of their
  * single input, with every parameter required finite. */

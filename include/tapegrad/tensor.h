@@ -3,6 +3,7 @@
 #define TAPEGRAD_TENSOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "status.h"
 
 #ifdef __cplusplus
@@ -32,7 +33,8 @@ typedef struct tg_tensor {
     /* engine bookkeeping */
     tg_tape *tape;             /* owning tape of an intermediate, else NULL */
     size_t node;               /* 1 + index of the producing record, 0 for none */
-    int touched;               /* an intermediate a gradient reached in the current sweep */
+    uint64_t gen;              /* an intermediate's tape generation: tg_tape_reset advances it */
+    uint64_t sweep;            /* the last backward sweep that reached it, 0 for none */
     const void *owner;         /* the parameter set whose blocks hold data and grad, or NULL */
 } tg_tensor;
 

@@ -1,11 +1,24 @@
 /* The gradient checker. The graph's output is reduced to L = <u, f(x)> with a random
- * cotangent u, so one backward sweep gives dL/dx for every element; central
- * differences of L check it element by element, and one difference along a random
- * direction v checks the adjoint identity <J v, u> = <v, J^T u> for the whole Jacobian.
- * Sums are taken in double so that the float32 graph is the only source of error. */
+ * cotangent u, so one backward sweep gives dL/dx for every element; differences of L
+ * check it element by element, and differences along a random direction v check the
+ * adjoint identity <J v, u> = <v, J^T u> for the whole Jacobian. Sums are taken in
+ * double so that the float32 graph is the only source of error.
+ *
+ * Kinks. A central difference at step h means nothing when L has a kink within h of
+ * the point (relu's 0 anywhere in [x - h, x + h]): it averages the slopes of two
+ * pieces. So an element (or the adjoint direction) that fails at h is looked at more
+ * closely: the step is halved, down to h / 2^REFINE, until L is smooth between two
+ * successive steps, i.e. the four one-sided slopes (forward and backward, at both
+ * steps) agree with the tape up to one common error, within the tolerance. For smooth
+ * L they differ by about L'' h, which halving shrinks; across a kink they differ by the
+ * jump in slope, which stays until the kink falls outside the step. The central
+ * difference at the first smooth step decides. A wrong derivative does not hide there:
+ * where L is smooth, all four slopes share its error, and the comparison fails. */
 #include <math.h>
 #include <string.h>
 #include "internal.h"
+
+#define REFINE 6   /* halvings of h: steps down to h / 64 */
 
 typedef struct {
     tg_graph_fn f;
@@ -15,18 +28,33 @@ typedef struct {
     size_t n_out;
 } objective;
 
-/* L at the current data, or NAN (with the tape's error set) when the graph fails. */
-static double eval(objective *o)
+/* Why the graph gave no output: the tape's error, or a graph that returned NULL
+ * without one. */
+static tg_status graph_failed(const objective *o)
+{
+    const tg_status s = tg_tape_status(o->tape);
+    if (s != TG_OK)
+        return tg__fail(s, "%s", tg_tape_error(o->tape));
+    return tg__fail(TG_ERR_STATE, "tg_gradcheck: the graph returned NULL without an error "
+                    "on its tape");
+}
+
+/* L at the current data into *L. */
+static tg_status eval(objective *o, double *L)
 {
     tg_tensor *y;
-    double L = 0.0;
+    double sum = 0.0;
     tg_tape_reset(o->tape);
     y = o->f(o->tape, o->ctx);
-    if (!y || y->size != o->n_out)
-        return NAN;
+    if (!y)
+        return graph_failed(o);
+    if (y->size != o->n_out)
+        return tg__fail(TG_ERR_SHAPE, "tg_gradcheck: the graph's output changed from %zu to "
+                        "%zu elements between calls", o->n_out, y->size);
     for (size_t i = 0; i < y->size; i++)
-        L += (double)o->u[i] * y->data[i];
-    return L;
+        sum += (double)o->u[i] * y->data[i];
+    *L = sum;
+    return TG_OK;
 }
 
 static void fill_uniform(tg_pcg32 *rng, float *v, size_t n)
@@ -44,10 +72,8 @@ static tg_status analytic(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, si
     tg_status s;
     tg_tape_reset(o->tape);
     y = o->f(o->tape, o->ctx);
-    if (!y && tg_tape_status(o->tape) != TG_OK)
-        return tg_tape_status(o->tape);
     if (!y)
-        return tg__fail(TG_ERR_STATE, "tg_gradcheck: the graph returned NULL");
+        return graph_failed(o);
     o->n_out = y->size;
     for (size_t k = 0; k < n_wrt; k++)
         total += wrt[k]->size;
@@ -76,33 +102,117 @@ static tg_status analytic(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, si
     return TG_OK;
 }
 
-/* One-sided slopes of L in one element at step h. The step actually taken is the float
- * difference of the moved values, not h, so rounding of x +- h does not bias them. */
-static tg_status slopes(objective *o, float *x, double h, double L0, double *fwd, double *bwd)
+/* A line through the point: one element (dir NULL), or every element along dir. */
+typedef struct {
+    tg_tensor *const *wrt;
+    size_t n_wrt;
+    const float *orig;    /* the point: every wrt element, in order */
+    const double *grad;   /* the tape's J^T u there, in the same order */
+    const double *dir;    /* the adjoint test's direction v, or NULL */
+    size_t k, j, at;      /* with dir NULL: tensor, index and flat index of the element */
+} line;
+
+/* The slopes of L (*num) and of the tape's linear model (*an) over the step from the
+ * point to point + s dir, and the size of the model's terms (*mag, for the adjoint's
+ * tolerance). The step is the one the float data actually took, so the rounding of
+ * x + s biases nothing; an element step that rounds to nothing gives NaN. */
+static tg_status side(objective *o, const line *ln, double L0, double s, double *num,
+                      double *an, double *mag)
 {
-    const float x0 = *x;
-    const float xp = (float)(x0 + h), xm = (float)(x0 - h);
-    double Lp, Lm;
-    *x = xp;
-    Lp = eval(o);
-    *x = xm;
-    Lm = eval(o);
-    *x = x0;
-    if ((isnan(Lp) || isnan(Lm)) && tg_tape_status(o->tape) != TG_OK)
-        return tg_tape_status(o->tape);
-    *fwd = (Lp - L0) / ((double)xp - x0);
-    *bwd = (L0 - Lm) / ((double)x0 - xm);
+    double L, dot = 0.0, size = 0.0;
+    tg_status st;
+    if (!ln->dir) {
+        float *x = &ln->wrt[ln->k]->data[ln->j];
+        const float x0 = ln->orig[ln->at];
+        double step;
+        *x = (float)(x0 + s);
+        step = (double)*x - x0;
+        st = eval(o, &L);
+        *x = x0;
+        if (st != TG_OK)
+            return st;
+        *num = step != 0.0 ? (L - L0) / step : NAN;
+        *an = ln->grad[ln->at];
+        *mag = fabs(*an);
+        return TG_OK;
+    }
+    for (size_t k = 0, at = 0; k < ln->n_wrt; k++)
+        for (size_t j = 0; j < ln->wrt[k]->size; j++, at++) {
+            const float moved = (float)(ln->orig[at] + s * ln->dir[at]);
+            const double term = ln->grad[at] * ((double)moved - ln->orig[at]);
+            ln->wrt[k]->data[j] = moved;
+            dot += term;
+            size += fabs(term);
+        }
+    st = eval(o, &L);
+    for (size_t k = 0, at = 0; k < ln->n_wrt; k++)
+        for (size_t j = 0; j < ln->wrt[k]->size; j++, at++)
+            ln->wrt[k]->data[j] = ln->orig[at];
+    if (st != TG_OK)
+        return st;
+    *num = (L - L0) / s;
+    *an = dot / s;
+    *mag = size / fabs(s);
     return TG_OK;
 }
 
-/* Is x at a kink? For smooth L the one-sided slopes differ by about L'' h, so the gap
- * shrinks eightfold with the step; across a kink it stays the size of the jump. */
-static int at_kink(objective *o, float *x, double h, double L0, double gap)
+/* Differences at one step h: central slopes, one-sided errors and the tolerance. */
+typedef struct {
+    double num, an;   /* central slopes: of L, and of the tape's model */
+    double ef, eb;    /* one-sided errors (L's slope - the model's), forward and backward */
+    double tol;       /* atol + rtol * scale */
+} probe;
+
+static tg_status probe_at(objective *o, const line *ln, double L0, double h,
+                          const tg_gradcheck_opts *op, probe *p)
 {
-    double fwd, bwd;
-    if (slopes(o, x, h / 8, L0, &fwd, &bwd) != TG_OK)
-        return 0;
-    return fabs(fwd - bwd) > 0.5 * fabs(gap);
+    double nf, af, mf, nb, ab, mb;
+    tg_status st = side(o, ln, L0, h, &nf, &af, &mf);
+    if (st == TG_OK)
+        st = side(o, ln, L0, -h, &nb, &ab, &mb);
+    if (st != TG_OK)
+        return st;
+    p->num = 0.5 * (nf + nb);
+    p->an = 0.5 * (af + ab);
+    p->ef = nf - af;
+    p->eb = nb - ab;
+    /* elements: relative to the difference, as always; the adjoint: to its terms */
+    p->tol = op->atol + op->rtol * (ln->dir ? 0.5 * (mf + mb) : fabs(p->num));
+    return TG_OK;
+}
+
+static int agrees(const probe *p) { return fabs(p->num - p->an) <= p->tol; }
+
+/* The comparison along one line (see the top of the file). *p receives the probe that
+ * decides; *kinked: L is not smooth within h; *compared: 0 when no step down to
+ * h / 2^REFINE is smooth (the point is on a kink, or as good as on one). */
+static tg_status verdict(objective *o, const line *ln, double L0, double h,
+                         const tg_gradcheck_opts *op, probe *p, int *kinked, int *compared)
+{
+    tg_status st = probe_at(o, ln, L0, h, op, p);
+    *kinked = 0;
+    *compared = 1;
+    if (st != TG_OK || agrees(p) || !isfinite(p->an))   /* a non-finite gradient fails */
+        return st;
+    for (int k = 0; k < REFINE; k++, h *= 0.5) {
+        probe q;
+        double lo, hi;
+        st = probe_at(o, ln, L0, 0.5 * h, op, &q);
+        if (st != TG_OK)
+            return st;
+        lo = fmin(fmin(p->ef, p->eb), fmin(q.ef, q.eb));
+        hi = fmax(fmax(p->ef, p->eb), fmax(q.ef, q.eb));
+        /* fmin/fmax drop NaN: a NaN slope (a step lost to rounding, L undefined
+         * there) must count as not smooth */
+        if (hi - lo <= fmin(p->tol, q.tol) && !isnan(p->ef + p->eb + q.ef + q.eb)) {
+            *kinked = k > 0;   /* smooth already at h: the failure at h stands */
+            return TG_OK;
+        }
+        *p = q;
+    }
+    *kinked = 1;
+    *compared = 0;
+    return TG_OK;
 }
 
 static void consider(tg_gradcheck_result *r, const tg_gradcheck_opts *op, size_t k, size_t j,
@@ -120,38 +230,58 @@ static void consider(tg_gradcheck_result *r, const tg_gradcheck_opts *op, size_t
     }
 }
 
-/* Moves every element by +-h v_j at once and compares L(x+hv) - L(x-hv) with
- * <J^T u, step>; orig holds the unmoved values, kink marks elements skipped as kinks. */
-static tg_status adjoint(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, size_t n_wrt,
-                         const double *grad, const float *orig, const unsigned char *kink,
-                         double h, const tg_gradcheck_opts *op, tg_gradcheck_result *r)
+/* Every wrt element along its own axis. An element where L is not smooth within h is
+ * counted as skipped, unless it is smooth at a finer step and fails there; kink marks
+ * the skipped ones, which the adjoint test then leaves in place. */
+static tg_status elements(objective *o, tg_tensor *const *wrt, size_t n_wrt,
+                          const float *orig, const double *grad, double L0,
+                          unsigned char *kink, const tg_gradcheck_opts *op,
+                          tg_gradcheck_result *r)
 {
-    double L[2], rhs = 0.0, scale = 0.0;
-    const tg_pcg32 start = *rng;
-    for (int side = 0; side < 2; side++) {
-        size_t at = 0;
-        *rng = start;   /* the same v on both sides */
-        for (size_t k = 0; k < n_wrt; k++)
-            for (size_t j = 0; j < wrt[k]->size; j++, at++) {
-                /* elements on a kink stay put: no derivative exists there */
-                const double v = kink[at] ? 0.0 : 2.0 * tg_pcg32_float(rng) - 1.0;
-                wrt[k]->data[j] = (float)(orig[at] + (side ? -h : h) * v);
-            }
-        L[side] = eval(o);
-        at = 0;
-        for (size_t k = 0; k < n_wrt; k++)
-            for (size_t j = 0; j < wrt[k]->size; j++, at++) {
-                const double term = grad[at] * ((double)wrt[k]->data[j] - orig[at]);
-                rhs += side ? -term : term;
-                scale += fabs(term);
-                wrt[k]->data[j] = orig[at];
-            }
-        if (isnan(L[side]) && tg_tape_status(o->tape) != TG_OK)
-            return tg_tape_status(o->tape);
-    }
-    r->adjoint_lhs = (L[0] - L[1]) / (2.0 * h);
-    r->adjoint_rhs = rhs / (2.0 * h);
-    if (!(fabs(r->adjoint_lhs - r->adjoint_rhs) <= op->atol + op->rtol * scale / (2.0 * h)))
+    size_t at = 0;
+    for (size_t k = 0; k < n_wrt; k++)
+        for (size_t j = 0; j < wrt[k]->size; j++, at++) {
+            const line ln = { wrt, n_wrt, orig, grad, NULL, k, j, at };
+            probe p;
+            int kinked, compared;
+            const tg_status s = verdict(o, &ln, L0, op->h, op, &p, &kinked, &compared);
+            if (s != TG_OK)
+                return s;
+            kink[at] = (unsigned char)kinked;
+            if (!compared || (kinked && agrees(&p)))
+                r->skipped++;
+            else
+                consider(r, op, k, j, p.an, p.num);
+        }
+    if (r->worst_excess > 1.0)
+        r->pass = 0;
+    return TG_OK;
+}
+
+/* Moves every element not marked as a kink along a random direction v at once and
+ * compares the difference of L with <J^T u, step>, refining the step as for elements. */
+static tg_status adjoint(objective *o, tg_pcg32 *rng, tg_tensor *const *wrt, size_t n_wrt,
+                         const float *orig, const double *grad, double L0,
+                         const unsigned char *kink, double *dir, const tg_gradcheck_opts *op,
+                         tg_gradcheck_result *r)
+{
+    size_t total = 0;
+    line ln;
+    probe p;
+    int kinked, compared;
+    tg_status s;
+    for (size_t k = 0; k < n_wrt; k++)
+        total += wrt[k]->size;
+    for (size_t at = 0; at < total; at++)   /* elements on a kink stay put */
+        dir[at] = kink[at] ? 0.0 : 2.0 * tg_pcg32_float(rng) - 1.0;
+    ln = (line){ wrt, n_wrt, orig, grad, dir, 0, 0, 0 };
+    s = verdict(o, &ln, L0, op->h, op, &p, &kinked, &compared);
+    if (s != TG_OK)
+        return s;
+    r->adjoint_lhs = p.num;
+    r->adjoint_rhs = p.an;
+    r->adjoint_skipped = !compared;
+    if (compared && !agrees(&p))
         r->pass = 0;
     return TG_OK;
 }
@@ -172,33 +302,14 @@ static tg_status check_args(tg_graph_fn f, tg_tensor *const *wrt, size_t n_wrt,
     return TG_OK;
 }
 
-/* Per-element central differences over every wrt element; an element that fails is
- * skipped instead when it sits on a kink, where no derivative exists to compare. */
-static tg_status elements(objective *o, tg_tensor *const *wrt, size_t n_wrt,
-                          const double *grad, unsigned char *kink, double h,
-                          const tg_gradcheck_opts *op, tg_gradcheck_result *r)
+/* L at the unmoved point: it must be finite, or no difference means anything. */
+static tg_status base_value(objective *o, double *L0)
 {
-    const double L0 = eval(o);
-    size_t at = 0;
-    if (isnan(L0) && tg_tape_status(o->tape) != TG_OK)
-        return tg_tape_status(o->tape);
-    for (size_t k = 0; k < n_wrt; k++)
-        for (size_t j = 0; j < wrt[k]->size; j++, at++) {
-            double fwd, bwd, numeric;
-            const tg_status s = slopes(o, &wrt[k]->data[j], h, L0, &fwd, &bwd);
-            if (s != TG_OK)
-                return s;
-            numeric = 0.5 * (fwd + bwd);
-            kink[at] = !(fabs(grad[at] - numeric) <= op->atol + op->rtol * fabs(numeric)) &&
-                       at_kink(o, &wrt[k]->data[j], h, L0, fwd - bwd);
-            if (kink[at])
-                r->skipped++;
-            else
-                consider(r, op, k, j, grad[at], numeric);
-        }
-    if (r->worst_excess > 1.0)
-        r->pass = 0;
-    return TG_OK;
+    const tg_status s = eval(o, L0);
+    if (s == TG_OK && !isfinite(*L0))
+        return tg__fail(TG_ERR_DOMAIN, "tg_gradcheck: the graph's value at the point is not "
+                        "finite (<u, f(x)> = %g): nothing to compare", *L0);
+    return s;
 }
 
 tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n_wrt,
@@ -207,7 +318,7 @@ tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n
     tg_gradcheck_opts op = { 0 };
     objective o = { f, ctx, NULL, NULL, 0 };
     tg_pcg32 rng;
-    double *grad = NULL;
+    double *grad = NULL, *dir = NULL, L0 = 0.0;
     float *u = NULL, *orig = NULL;
     unsigned char *kink = NULL;
     size_t total = 0, at = 0;
@@ -226,8 +337,9 @@ tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n
         total += wrt[k]->size;
     o.tape = tg_tape_new();
     orig = tg__alloc(total * sizeof *orig);
+    dir = tg__alloc(total * sizeof *dir);
     kink = tg__alloc(total);
-    if (!o.tape || !orig || !kink) {
+    if (!o.tape || !orig || !dir || !kink) {
         s = tg__fail(TG_ERR_NOMEM, "tg_gradcheck: out of memory");
         goto done;
     }
@@ -236,13 +348,16 @@ tg_status tg_gradcheck(tg_graph_fn f, void *ctx, tg_tensor *const *wrt, size_t n
             orig[at++] = wrt[k]->data[j];
     s = analytic(&o, &rng, wrt, n_wrt, &grad, &u);
     if (s == TG_OK)
-        s = elements(&o, wrt, n_wrt, grad, kink, op.h, &op, res);
+        s = base_value(&o, &L0);
     if (s == TG_OK)
-        s = adjoint(&o, &rng, wrt, n_wrt, grad, orig, kink, op.h, &op, res);
+        s = elements(&o, wrt, n_wrt, orig, grad, L0, kink, &op, res);
+    if (s == TG_OK)
+        s = adjoint(&o, &rng, wrt, n_wrt, orig, grad, L0, kink, dir, &op, res);
 done:
     for (size_t k = 0; k < n_wrt; k++)
         tg_zero_grad(wrt[k]);
     tg__free(grad);
+    tg__free(dir);
     tg__free(u);
     tg__free(orig);
     tg__free(kink);
@@ -272,6 +387,10 @@ tg_status tg_gradcheck_rule(const tg_rule *rule, tg_tensor *const *inputs, size_
     size_t n_wrt = 0;
     if (!rule || !inputs)
         return tg__fail(TG_ERR_NULL, "tg_gradcheck_rule: rule and inputs must not be NULL");
+    if (!rule->name || rule->arity > TG_MAX_ARITY)   /* tg_apply names the rest */
+        return tg__fail(rule->name ? TG_ERR_ARITY : TG_ERR_NULL,
+                        "tg_gradcheck_rule: the rule has no name or more than %d inputs",
+                        TG_MAX_ARITY);
     if (n != rule->arity)
         return tg__fail(TG_ERR_ARITY, "tg_gradcheck_rule: %s takes %zu inputs, got %zu",
                         rule->name, rule->arity, n);

@@ -99,11 +99,16 @@ size_t tg_rule_count(void)
 const tg_rule *tg_rule_at(size_t i)
 {
     const tg_rule *r = NULL;
+    size_t count;
     pthread_mutex_lock(&lock);
     if (i < N_BUILTIN)
         r = builtins[i];
     else if (i - N_BUILTIN < n_user)
         r = user[i - N_BUILTIN];
+    count = N_BUILTIN + n_user;
     pthread_mutex_unlock(&lock);
+    if (!r)
+        tg__fail(TG_ERR_NOT_FOUND, "tg_rule_at: index %zu is out of range (%zu rules)", i,
+                 count);
     return r;
 }

@@ -97,7 +97,11 @@ void tg_zero_grad(tg_tensor *t)
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len)
 {
     size_t used = 0;
-    if (!buf || len == 0)
+    if (!buf) {
+        tg__fail(TG_ERR_NULL, "tg_shape_str: buf is NULL");
+        return NULL;
+    }
+    if (len == 0)
         return buf;
     if (!t) {
         snprintf(buf, len, "(null)");
