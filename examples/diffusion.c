@@ -33,7 +33,7 @@ typedef struct {
     dataset data;
     uint64_t seed;
     uint64_t train_steps, stop_after, save_every;
-    size_t batch, T, hidden, sample_steps, samples;
+    size_t batch, T, hidden, sample_steps, samples, threads;
     int cosine, ddim;
     double lr, ema_decay, eta;
     const char *out, *save, *resume;
@@ -307,6 +307,7 @@ static void usage(FILE *f)
         "  --save-every N                also checkpoint every N steps\n"
         "  --stop-after N                stop after step N as if interrupted (with --save)\n"
         "  --resume FILE                 continue from a checkpoint\n"
+        "  --threads N                   threads for the matrix products, 0 = one per core (2)\n"
         "  --help                        this text\n");
 }
 
@@ -346,7 +347,7 @@ static int parse(int argc, char **argv, options *o)
 {
     static const char *const schedules[] = { "linear", "cosine" }, *const samplers[] = { "ddpm", "ddim" };
     *o = (options){ .data = MOONS, .seed = 1, .train_steps = 12000, .batch = 256, .T = 1000,
-                    .hidden = 128, .sample_steps = 50, .samples = 2000, .lr = 2e-3,
+                    .hidden = 128, .sample_steps = 50, .samples = 2000, .threads = 2, .lr = 2e-3,
                     .ema_decay = 0.995, .out = "." };
     for (int i = 1; i < argc; i += 2) {   /* every option but --help takes one value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -372,6 +373,8 @@ static int parse(int argc, char **argv, options *o)
             bad = parse_u64(v, 1, 65536, &u), o->batch = u;
         else if (strcmp(a, "--hidden") == 0)
             bad = parse_u64(v, 1, 4096, &u), o->hidden = u;
+        else if (strcmp(a, "--threads") == 0)
+            bad = parse_u64(v, 0, 256, &u), o->threads = u;
         else if (strcmp(a, "--T") == 0)
             bad = parse_u64(v, 1, 100000, &u), o->T = u;
         else if (strcmp(a, "--sample-steps") == 0)
@@ -533,7 +536,9 @@ int main(int argc, char **argv)
         return p > 0 ? 0 : 2;
     }
     mkdir(o.out, 0777);   /* may exist already; a failure shows when writing */
-    s = o.cosine ? tg_ddpm_schedule_cosine(o.T, &sched)
+    s = tg_set_num_threads(o.threads);
+    if (s == TG_OK)
+        s = o.cosine ? tg_ddpm_schedule_cosine(o.T, &sched)
                  : tg_ddpm_schedule_linear(o.T, 1e-4, 0.02, &sched);
     if (s == TG_OK)
         s = model_init(&m, &o);

@@ -17,5 +17,6 @@
 #include "tapegrad/data.h"
 #include "tapegrad/progress.h"
 #include "tapegrad/diffusion.h"
+#include "tapegrad/threads.h"
 
 #endif
