@@ -21,7 +21,7 @@ enum { PIXELS = 28 * 28, CLASSES = 10, EVAL_CHUNK = 1000 };
 
 typedef struct {
     const char *data, *save, *resume;
-    uint64_t epochs, seed, hidden, batch, stop_after;
+    uint64_t epochs, seed, hidden, batch, threads, stop_after;
     double lr;
 } options;
 
@@ -223,6 +223,7 @@ static void usage(FILE *f)
         "  --hidden H      width of the two hidden layers (256)\n"
         "  --batch B       batch size (128)\n"
         "  --lr LR         AdamW peak learning rate, cosine schedule (2e-3)\n"
+        "  --threads N     threads for the matrix products, 0 = one per processor (2)\n"
         "  --save FILE     checkpoint at the end of every epoch\n"
         "  --resume FILE   continue from a checkpoint (same --epochs and --batch)\n"
         "  --stop-after N  stop after epoch N as if interrupted\n"
@@ -255,7 +256,7 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 static int parse(int argc, char **argv, options *o)
 {
     *o = (options){ .data = "/usr/share/datasets/fashion-mnist", .epochs = 12, .seed = 1,
-                    .hidden = 256, .batch = 128, .lr = 2e-3 };
+                    .hidden = 256, .batch = 128, .lr = 2e-3, .threads = 2 };
     for (int i = 1; i < argc; i += 2) {              /* every option but --help takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad;
@@ -273,6 +274,8 @@ static int parse(int argc, char **argv, options *o)
             bad = parse_u64(v, 1, 65536, &o->batch);
         else if (strcmp(a, "--lr") == 0)
             bad = parse_double(v, 0.0, 1.0, &o->lr);
+        else if (strcmp(a, "--threads") == 0)
+            bad = parse_u64(v, 0, TG_MAX_THREADS, &o->threads);
         else if (strcmp(a, "--save") == 0)
             bad = !(o->save = v);
         else if (strcmp(a, "--resume") == 0)
@@ -346,40 +349,50 @@ static tg_status train(run *r, const options *o, tg_tape *tape, const split *tes
     return s;
 }
 
+/* Sets the threads, builds the run (resuming it with --resume), trains and prints the
+ * final line; 0 on success, 1 after printing the error. */
+static int run_all(const options *o, const split *train_set, const split *test_set, double t0)
+{
+    run r = { 0 };
+    tg_tape *tape = NULL;
+    double acc = NAN;
+    tg_status s = tg_set_num_threads(o->threads);   /* 0: one per processor */
+    if (s == TG_OK) {
+        printf("Fashion-MNIST: %zu training and %zu test images; MLP 784-%llu-%llu-10, "
+               "batch %llu, AdamW lr %g, %zu threads\n", train_set->images.dims[0],
+               test_set->images.dims[0], (unsigned long long)o->hidden,
+               (unsigned long long)o->hidden, (unsigned long long)o->batch, o->lr,
+               tg_get_num_threads());
+        fflush(stdout);                               /* before progress lines on stderr */
+        s = run_init(&r, o, train_set);
+    }
+    if (s == TG_OK && o->resume && (s = tg_checkpoint_load(r.ckpt, o->resume)) == TG_OK)
+        printf("resumed from %s after epoch %llu\n", o->resume, (unsigned long long)r.epoch);
+    if (s == TG_OK && !(tape = tg_tape_new()))
+        s = tg_last_status();
+    if (s == TG_OK)
+        s = train(&r, o, tape, test_set, &acc);
+    if (s == TG_OK)
+        printf("test accuracy %.4f (%.1f s)\n", acc, seconds() - t0);
+    else
+        fprintf(stderr, "fashion_mnist: %s (%s)\n", tg_last_error(), tg_strerror(s));
+    tg_tape_free(tape);
+    run_free(&r);
+    return s == TG_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    const double t0 = seconds();
     options o;
     split train_set = { 0 }, test_set = { 0 };
-    run r;
-    tg_tape *tape = NULL;
-    double acc = NAN, t0 = seconds();
-    tg_status s;
     int rc = parse(argc, argv, &o);
     if (rc != 0) {
         usage(rc > 0 ? stdout : stderr);
         return rc > 0 ? EXIT_SUCCESS : 2;
     }
-    if ((rc = load_data(&o, &train_set, &test_set)) == 0) {
-        printf("Fashion-MNIST: %zu training and %zu test images; MLP 784-%llu-%llu-10, "
-               "batch %llu, AdamW lr %g\n", train_set.images.dims[0], test_set.images.dims[0],
-               (unsigned long long)o.hidden, (unsigned long long)o.hidden,
-               (unsigned long long)o.batch, o.lr);
-        fflush(stdout);                               /* before progress lines on stderr */
-        s = run_init(&r, &o, &train_set);
-        if (s == TG_OK && o.resume && (s = tg_checkpoint_load(r.ckpt, o.resume)) == TG_OK)
-            printf("resumed from %s after epoch %llu\n", o.resume, (unsigned long long)r.epoch);
-        if (s == TG_OK && !(tape = tg_tape_new()))
-            s = tg_last_status();
-        if (s == TG_OK)
-            s = train(&r, &o, tape, &test_set, &acc);
-        if (s == TG_OK && !isnan(acc))
-            printf("test accuracy %.4f (%.1f s)\n", acc, seconds() - t0);
-        if (s != TG_OK)
-            fprintf(stderr, "fashion_mnist: %s (%s)\n", tg_last_error(), tg_strerror(s));
-        rc = s == TG_OK ? 0 : 1;
-        tg_tape_free(tape);
-        run_free(&r);
-    }
+    if ((rc = load_data(&o, &train_set, &test_set)) == 0)
+        rc = run_all(&o, &train_set, &test_set, t0);
     tg_idx_free(&train_set.images);
     tg_idx_free(&train_set.labels);
     tg_idx_free(&test_set.images);
