@@ -22,7 +22,7 @@ enum { PIXELS = 28 * 28, CLASSES = 10, EVAL_CHUNK = 1000 };
 typedef struct {
     const char *data, *save, *resume;
     uint64_t epochs, seed, hidden, batch, threads, stop_after;
-    double lr;
+    double lr, weight_decay;
 } options;
 
 /* ---- data ------------------------------------------------------------------------------ */
@@ -109,7 +109,8 @@ static tg_status run_init(run *r, const options *o, const split *train)
 {
     const size_t sizes[4] = { PIXELS, o->hidden, o->hidden, CLASSES };
     const size_t n = train->images.dims[0];
-    tg_optim_config cfg = tg_optim_defaults(TG_ADAMW, o->lr);   /* weight decay 1e-2 */
+    tg_optim_config cfg = tg_optim_defaults(TG_ADAMW, o->lr);
+    cfg.weight_decay = o->weight_decay;                          /* decoupled: w -= lr wd w */
     tg_pcg32 init_rng;
     tg_status s;
     memset(r, 0, sizeof *r);
@@ -217,17 +218,18 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: fashion_mnist [options]\n"
-        "  --data DIR      folder of the four IDX files (/usr/share/datasets/fashion-mnist)\n"
-        "  --epochs N      epochs (12)\n"
-        "  --seed S        seed of the initial weights and the batch order (1)\n"
-        "  --hidden H      width of the two hidden layers (256)\n"
-        "  --batch B       batch size (128)\n"
-        "  --lr LR         AdamW peak learning rate, cosine schedule (2e-3)\n"
-        "  --threads N     threads for the matrix products, 0 = one per processor (2)\n"
-        "  --save FILE     checkpoint at the end of every epoch\n"
-        "  --resume FILE   continue from a checkpoint (same --epochs and --batch)\n"
-        "  --stop-after N  stop after epoch N as if interrupted\n"
-        "  --help          this text\n");
+        "  --data DIR        folder of the four IDX files (/usr/share/datasets/fashion-mnist)\n"
+        "  --epochs N        epochs (12)\n"
+        "  --seed S          seed of the initial weights and the batch order (1)\n"
+        "  --hidden H        width of the two hidden layers (256)\n"
+        "  --batch B         batch size (128)\n"
+        "  --lr LR           AdamW peak learning rate, cosine schedule (2e-3)\n"
+        "  --weight-decay W  AdamW's decoupled weight decay (1e-2)\n"
+        "  --threads N       threads for the matrix products, 0 = one per processor (2)\n"
+        "  --save FILE       checkpoint at the end of every epoch\n"
+        "  --resume FILE     continue from a checkpoint (same --epochs and --batch)\n"
+        "  --stop-after N    stop after epoch N as if interrupted\n"
+        "  --help            this text\n");
 }
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -256,7 +258,8 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 static int parse(int argc, char **argv, options *o)
 {
     *o = (options){ .data = "/usr/share/datasets/fashion-mnist", .epochs = 12, .seed = 1,
-                    .hidden = 256, .batch = 128, .lr = 2e-3, .threads = 2 };
+                    .hidden = 256, .batch = 128, .lr = 2e-3,
+                    .weight_decay = 1e-2, .threads = 2 };
     for (int i = 1; i < argc; i += 2) {              /* every option but --help takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad;
@@ -274,6 +277,8 @@ static int parse(int argc, char **argv, options *o)
             bad = parse_u64(v, 1, 65536, &o->batch);
         else if (strcmp(a, "--lr") == 0)
             bad = parse_double(v, 0.0, 1.0, &o->lr);
+        else if (strcmp(a, "--weight-decay") == 0)
+            bad = parse_double(v, 0.0, 10.0, &o->weight_decay);
         else if (strcmp(a, "--threads") == 0)
             bad = parse_u64(v, 0, TG_MAX_THREADS, &o->threads);
         else if (strcmp(a, "--save") == 0)
