@@ -2,19 +2,17 @@
  * x = 0 is a kink unless a == 1: the left derivative a*exp(0) = a meets the right one,
  * 1, only then (at a == 1 ELU is C1 at 0, so 0 is not reported). The derivative returned
  * at 0 is the left value a. expm1 keeps the value accurate near 0, and -0 maps to
- * a*(-0). a must be finite. The float kernel evaluates in double and rounds once. */
+ * a*(-0). a must be finite. The float32 kernels are src/kernels/vmath_elu.c. */
 #include <math.h>
 #include "elementwise.h"
 
 static double elu(double x, double a) { return x > 0.0 ? x : a * expm1(x); }
 static double elu_slope(double x, double a) { return x > 0.0 ? 1.0 : a * exp(x); }
 
-static inline float elu_value(float x, const float *p) { return (float)elu(x, p[0]); }
-static inline float elu_deriv(float x, const float *p) { return (float)elu_slope(x, p[0]); }
 static inline int elu_kink(float x, const float *p) { return x == 0.0f && p[0] != 1.0f; }
 
-static tg_status elu_forward(tg_node *n) { return tg__map_forward(n, elu_value); }
-static tg_status elu_backward(tg_node *n) { return tg__map_backward(n, elu_deriv, elu_kink); }
+static tg_status elu_forward(tg_node *n) { return tg__vec_forward(n, tg__velu); }
+static tg_status elu_backward(tg_node *n) { return tg__vec_backward(n, tg__velu_grad, elu_kink); }
 
 const tg_rule tg__rule_elu = {
     .name = "elu", .arity = 1, .n_params = 1, .param_names = { "alpha" },

@@ -10,7 +10,7 @@
  * subnormal. 1 + e + w cancels at the derivative's root near -0.7525; within 1/4 of it
  * a Taylor polynomial about the root (double-double) gives full relative accuracy.
  * x^3 overflows past ~1e102, where gelu(x) is x or -0 (exact value negative, underflowed).
- * The float kernel evaluates in double and rounds once. */
+ * The float32 kernels are src/kernels/vmath_gelu.c. */
 #include <math.h>
 #include "elementwise.h"
 
@@ -33,20 +33,8 @@ static const double TAYLOR[] = {
     -4.3102482988029016e-07, 1.4157556987729473e-07,
 };
 
-static inline float gelu_value(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_gelu(x);
-}
-
-static inline float gelu_deriv(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_gelu_deriv(x, NULL);
-}
-
-static tg_status gelu_forward(tg_node *n) { return tg__map_forward(n, gelu_value); }
-static tg_status gelu_backward(tg_node *n) { return tg__map_backward(n, gelu_deriv, NULL); }
+static tg_status gelu_forward(tg_node *n) { return tg__vec_forward(n, tg__vgelu); }
+static tg_status gelu_backward(tg_node *n) { return tg__vec_backward(n, tg__vgelu_grad, NULL); }
 
 const tg_rule tg__rule_gelu = {
     .name = "gelu", .arity = 1, .infer = tg_infer_same_shape,

@@ -10,7 +10,7 @@
  * digits where phi alone would be subnormal. Phi + x*phi cancels at the derivative's root
  * near -0.7518; within 1/4 of it a Taylor polynomial about the root (double-double) is used.
  * Both left tails end in -0 (the exact values are negative).
- * The float kernel evaluates in double and rounds once. */
+ * The float32 kernels are src/kernels/vmath_gelu_erf.c. */
 #include <math.h>
 #include "elementwise.h"
 
@@ -31,23 +31,11 @@ static const double TAYLOR[] = {
     -3.5459866461783865e-08,
 };
 
-static inline float gelu_erf_value(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_gelu_erf(x);
-}
-
-static inline float gelu_erf_deriv(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_gelu_erf_deriv(x, NULL);
-}
-
-static tg_status gelu_erf_forward(tg_node *n) { return tg__map_forward(n, gelu_erf_value); }
+static tg_status gelu_erf_forward(tg_node *n) { return tg__vec_forward(n, tg__vgelu_erf); }
 
 static tg_status gelu_erf_backward(tg_node *n)
 {
-    return tg__map_backward(n, gelu_erf_deriv, NULL);
+    return tg__vec_backward(n, tg__vgelu_erf_grad, NULL);
 }
 
 const tg_rule tg__rule_gelu_erf = {

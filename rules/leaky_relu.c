@@ -34,10 +34,18 @@ const tg_rule tg__rule_leaky_relu = {
     .forward = leaky_relu_forward, .backward = leaky_relu_backward,
 };
 
+/* A bad slope is a refusal, so the NaN comes with a message (only on that path: the
+ * accuracy sweeps call these with valid slopes, billions of times). */
+static double bad_slope(const char *who, double a)
+{
+    tg__fail(TG_ERR_PARAM, "%s: alpha = %g must be > 0 and finite", who, a);
+    return NAN;
+}
+
 double tg_local_leaky_relu(double x, double a)
 {
     if (!tg__positive_finite(a))
-        return NAN;
+        return bad_slope("tg_local_leaky_relu", a);
     return x > 0.0 ? x : a * x;
 }
 
@@ -48,7 +56,7 @@ double tg_local_leaky_relu_deriv(double x, double a, tg_point *at)
     if (at)
         *at = where;
     if (where == TG_POINT_BAD_PARAM)
-        return NAN;
+        return bad_slope("tg_local_leaky_relu_deriv", a);
     return x > 0.0 ? 1.0 : x != x ? x : a;
 }
 

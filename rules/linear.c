@@ -79,9 +79,30 @@ tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b)
              : tg_apply(t, &tg__rule_linear_nobias, in, 2, NULL);
 }
 
+/* The local functions return nothing, so a refusal (a NULL array, or sizes whose
+ * product overflows and so cannot describe real arrays) records its message and
+ * writes nothing. Returns whether to go on. */
+static int local_ok(const char *who, size_t out, size_t in, const void *a, const void *b,
+                    const void *c)
+{
+    int overflow = 0;
+    (void)tg__mul_size(out, in, &overflow);
+    if (overflow) {
+        tg__fail(TG_ERR_SIZE, "%s: out * in = %zu * %zu overflows size_t", who, out, in);
+        return 0;
+    }
+    if (out > 0 && in > 0 && (!a || !b || !c)) {
+        tg__fail(TG_ERR_NULL, "%s: an array is NULL (out = %zu, in = %zu)", who, out, in);
+        return 0;
+    }
+    return 1;
+}
+
 void tg_local_linear_grad_weight(size_t out, size_t in, const double *d, const double *x,
                                  double *dW)
 {
+    if (!local_ok("tg_local_linear_grad_weight", out, in, d, x, dW))
+        return;
     for (size_t i = 0; i < out; i++)
         for (size_t j = 0; j < in; j++)
             dW[i * in + j] = d[i] * x[j];
@@ -90,6 +111,8 @@ void tg_local_linear_grad_weight(size_t out, size_t in, const double *d, const d
 void tg_local_linear_grad_input(size_t out, size_t in, const double *W, const double *d,
                                 double *dx)
 {
+    if (!local_ok("tg_local_linear_grad_input", out, in, W, d, dx))
+        return;
     for (size_t j = 0; j < in; j++)
         dx[j] = 0.0;
     /* row by row, so W is read in storage order */
@@ -100,6 +123,8 @@ void tg_local_linear_grad_input(size_t out, size_t in, const double *W, const do
 
 void tg_local_linear_grad_bias(size_t out, const double *d, double *db)
 {
+    if (!local_ok("tg_local_linear_grad_bias", out, 1, d, db, db))
+        return;
     for (size_t i = 0; i < out; i++)
         db[i] = d[i];
 }

@@ -31,7 +31,8 @@ tg_status tg_local_log_softmax(size_t n, const double *x, double *y)
 
 void tg_local_log_softmax_vjp(size_t n, const double *y, const double *dy, double *dx)
 {
-    tg__softmax_vjp_row(n, y, dy, dx, 1);
+    if (tg__local_vjp_ok("tg_local_log_softmax_vjp", n, y, dy, dx))
+        tg__softmax_vjp_row(n, y, dy, dx, 1);
 }
 
 tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x)

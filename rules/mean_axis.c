@@ -13,8 +13,13 @@ const tg_rule tg__rule_mean_axis = {
     .forward = mean_axis_forward, .backward = mean_axis_backward,
 };
 
+/* The mean of no entries (n = 0) is 0/0: NaN is written, and the message says why. */
 void tg_local_mean_axis(size_t outer, size_t n, size_t inner, const double *x, double *y)
 {
+    if (!tg__local_axis_ok("tg_local_mean_axis", outer, n, inner, x, y))
+        return;
+    if (n == 0)
+        tg__fail(TG_ERR_SIZE, "tg_local_mean_axis: the mean over n = 0 entries is NaN");
     tg_local_sum_axis(outer, n, inner, x, y);
     for (size_t i = 0; i < outer * inner; i++)
         y[i] /= (double)n;
@@ -22,6 +27,8 @@ void tg_local_mean_axis(size_t outer, size_t n, size_t inner, const double *x, d
 
 void tg_local_mean_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy, double *dx)
 {
+    if (!tg__local_axis_ok("tg_local_mean_axis_vjp", outer, n, inner, dy, dx))
+        return;
     tg_local_sum_axis_vjp(outer, n, inner, dy, dx);
     for (size_t i = 0; i < outer * n * inner; i++)
         dx[i] /= (double)n;

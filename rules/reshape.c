@@ -118,6 +118,8 @@ tg_status tg_local_reshape_shape(size_t count, size_t rank, const long *target, 
     tg_status s;
     if (rank > 0 && (!target || !shape))
         return tg__fail(TG_ERR_NULL, "tg_local_reshape_shape: target and shape must not be NULL");
+    if (count == 0)   /* no tensor has 0 elements: a -1 would become a 0 dimension */
+        return tg__fail(TG_ERR_SIZE, "tg_local_reshape_shape: count = 0 (rank %zu)", rank);
     s = resolve(count, rank, target, shape, &why);
     if (s != TG_OK)
         return tg__fail(s, "tg_local_reshape_shape: %s (%zu elements, %zu target dimensions)",

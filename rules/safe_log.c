@@ -8,7 +8,7 @@
  * safe_log moves away from x1 and the error there is absolute, ~1e-16.)
  * Far left, s(x) and softplus(x) both equal e^x to double precision; e^x/eps is formed as
  * (h/eps)*h with h = exp(x/2) so that a subnormal e^x does not lose digits.
- * The float kernel evaluates in double and rounds once. */
+ * The float32 kernels are src/kernels/vmath_safe_log.c. */
 #include <math.h>
 #include "elementwise.h"
 
@@ -36,15 +36,12 @@ static double safe_log_slope(double x, double eps)
     return tg_local_sigmoid(x) / (tg_local_softplus(x) + eps);
 }
 
-static inline float safe_log_value(float x, const float *p) { return (float)safe_log(x, p[0]); }
+static tg_status safe_log_forward(tg_node *n) { return tg__vec_forward(n, tg__vsafe_log); }
 
-static inline float safe_log_deriv(float x, const float *p)
+static tg_status safe_log_backward(tg_node *n)
 {
-    return (float)safe_log_slope(x, p[0]);
+    return tg__vec_backward(n, tg__vsafe_log_grad, NULL);
 }
-
-static tg_status safe_log_forward(tg_node *n) { return tg__map_forward(n, safe_log_value); }
-static tg_status safe_log_backward(tg_node *n) { return tg__map_backward(n, safe_log_deriv, NULL); }
 
 const tg_rule tg__rule_safe_log = {
     .name = "safe_log", .arity = 1, .n_params = 1, .param_names = { "eps" },

@@ -2,24 +2,16 @@
  * Both sides are computed from e = exp(-|x|) <= 1, which cannot overflow: the value is
  * 1/(1+e) or e/(1+e), the derivative e/(1+e)^2. The textbook s*(1 - s) cancels for
  * large x (1 - s loses every digit once s rounds to 1). The derivative is even and never
- * negative: +0 in both tails. The float kernel evaluates in double and rounds once. */
+ * negative: +0 in both tails. The float32 kernels are src/kernels/vmath_sigmoid.c. */
 #include <math.h>
 #include "elementwise.h"
 
-static inline float sigmoid_value(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_sigmoid(x);
-}
+static tg_status sigmoid_forward(tg_node *n) { return tg__vec_forward(n, tg__vsigmoid); }
 
-static inline float sigmoid_deriv(float x, const float *p)
+static tg_status sigmoid_backward(tg_node *n)
 {
-    (void)p;
-    return (float)tg_local_sigmoid_deriv(x, NULL);
+    return tg__vec_backward(n, tg__vsigmoid_grad, NULL);
 }
-
-static tg_status sigmoid_forward(tg_node *n) { return tg__map_forward(n, sigmoid_value); }
-static tg_status sigmoid_backward(tg_node *n) { return tg__map_backward(n, sigmoid_deriv, NULL); }
 
 const tg_rule tg__rule_sigmoid = {
     .name = "sigmoid", .arity = 1, .infer = tg_infer_same_shape,

@@ -5,7 +5,7 @@
  * with d = x - x0 taken in double-double, N = d + e^x0 * expm1(d) exactly (because
  * 1 + x0 + e^x0 = 0), a sum of two terms of one sign. Far left, e^x is subnormal while
  * x*e^x is not: e^x = h*h with h = exp(x/2) keeps the digits. Both tails end in -0
- * (the exact values are negative). The float kernel evaluates in double, rounds once. */
+ * (the exact values are negative). The float32 kernels are src/kernels/vmath_silu.c. */
 #include <math.h>
 #include "elementwise.h"
 
@@ -15,20 +15,8 @@ static const double E0 = 0x1.1d25cf210482ep-2;
 /* Below this exp(x) is subnormal or nearly so. */
 static const double DEEP = -700.0;
 
-static inline float silu_value(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_silu(x);
-}
-
-static inline float silu_deriv(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_silu_deriv(x, NULL);
-}
-
-static tg_status silu_forward(tg_node *n) { return tg__map_forward(n, silu_value); }
-static tg_status silu_backward(tg_node *n) { return tg__map_backward(n, silu_deriv, NULL); }
+static tg_status silu_forward(tg_node *n) { return tg__vec_forward(n, tg__vsilu); }
+static tg_status silu_backward(tg_node *n) { return tg__vec_backward(n, tg__vsilu_grad, NULL); }
 
 const tg_rule tg__rule_silu = {
     .name = "silu", .arity = 1, .infer = tg_infer_same_shape,

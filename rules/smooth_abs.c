@@ -3,7 +3,7 @@
  * hypot(x, sqrt(eps)) does not overflow or underflow where x^2 would, so
  * smooth_abs(x) ~ |x| for huge x and smooth_abs(+-inf) = inf; the derivative's
  * inf/inf at +-inf is replaced by its limit +-1. The derivative is odd: -0 at -0.
- * The float kernel evaluates in double and rounds once. */
+ * The float32 kernels are src/kernels/vmath_smooth_abs.c. */
 #include <math.h>
 #include "elementwise.h"
 
@@ -14,21 +14,11 @@ static double smooth_abs_slope(double x, double eps)
     return isinf(x) ? copysign(1.0, x) : x / hypot(x, sqrt(eps));
 }
 
-static inline float smooth_abs_value(float x, const float *p)
-{
-    return (float)smooth_abs(x, p[0]);
-}
-
-static inline float smooth_abs_deriv(float x, const float *p)
-{
-    return (float)smooth_abs_slope(x, p[0]);
-}
-
-static tg_status smooth_abs_forward(tg_node *n) { return tg__map_forward(n, smooth_abs_value); }
+static tg_status smooth_abs_forward(tg_node *n) { return tg__vec_forward(n, tg__vsmooth_abs); }
 
 static tg_status smooth_abs_backward(tg_node *n)
 {
-    return tg__map_backward(n, smooth_abs_deriv, NULL);
+    return tg__vec_backward(n, tg__vsmooth_abs_grad, NULL);
 }
 
 const tg_rule tg__rule_smooth_abs = {

@@ -159,9 +159,22 @@ tg_status tg_local_softmax(size_t n, const double *x, double *y)
     return TG_OK;
 }
 
+/* Nothing to return a status through: a NULL array records its message and nothing is
+ * written. Shared with log_softmax's. */
+int tg__local_vjp_ok(const char *who, size_t n, const double *y, const double *dy,
+                     const double *dx)
+{
+    if (n > 0 && (!y || !dy || !dx)) {
+        tg__fail(TG_ERR_NULL, "%s: y, dy and dx must not be NULL (n = %zu)", who, n);
+        return 0;
+    }
+    return 1;
+}
+
 void tg_local_softmax_vjp(size_t n, const double *y, const double *dy, double *dx)
 {
-    tg__softmax_vjp_row(n, y, dy, dx, 0);
+    if (tg__local_vjp_ok("tg_local_softmax_vjp", n, y, dy, dx))
+        tg__softmax_vjp_row(n, y, dy, dx, 0);
 }
 
 tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x)

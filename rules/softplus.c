@@ -1,24 +1,16 @@
 /* softplus(x) = log(1 + exp(x)) = x + log1p(exp(-x)) for x > 0, else log1p(exp(x)):
  * exp never sees a positive argument, so nothing overflows, and softplus(x) -> x for
  * large x, -> +0 at -inf. softplus' = sigmoid, whose stable form lives in sigmoid.c.
- * The float kernel evaluates in double and rounds once. */
+ * The float32 kernels are src/kernels/vmath_softplus.c. */
 #include <math.h>
 #include "elementwise.h"
 
-static inline float softplus_value(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_softplus(x);
-}
+static tg_status softplus_forward(tg_node *n) { return tg__vec_forward(n, tg__vsoftplus); }
 
-static inline float softplus_deriv(float x, const float *p)
+static tg_status softplus_backward(tg_node *n)
 {
-    (void)p;
-    return (float)tg_local_sigmoid(x);
+    return tg__vec_backward(n, tg__vsoftplus_grad, NULL);
 }
-
-static tg_status softplus_forward(tg_node *n) { return tg__map_forward(n, softplus_value); }
-static tg_status softplus_backward(tg_node *n) { return tg__map_backward(n, softplus_deriv, NULL); }
 
 const tg_rule tg__rule_softplus = {
     .name = "softplus", .arity = 1, .infer = tg_infer_same_shape,

@@ -97,8 +97,29 @@ const tg_rule tg__rule_sum_axis = {
     .forward = sum_axis_forward, .backward = sum_axis_backward,
 };
 
+/* The checks of the local axis functions, which return nothing: a refusal records its
+ * message and the function writes nothing. Returns whether to go on. */
+int tg__local_axis_ok(const char *who, size_t outer, size_t n, size_t inner, const void *in,
+                      const void *out)
+{
+    int overflow = 0;
+    (void)tg__mul_size(tg__mul_size(outer, n, &overflow), inner, &overflow);
+    if (overflow) {
+        tg__fail(TG_ERR_SIZE, "%s: outer * n * inner = %zu * %zu * %zu overflows size_t", who,
+                 outer, n, inner);
+        return 0;
+    }
+    if (outer > 0 && inner > 0 && (!in || !out)) {
+        tg__fail(TG_ERR_NULL, "%s: an array is NULL ([%zu, %zu, %zu])", who, outer, n, inner);
+        return 0;
+    }
+    return 1;
+}
+
 void tg_local_sum_axis(size_t outer, size_t n, size_t inner, const double *x, double *y)
 {
+    if (!tg__local_axis_ok("tg_local_sum_axis", outer, n, inner, x, y))
+        return;
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < inner; i++) {
             double s = 0.0;
@@ -110,6 +131,8 @@ void tg_local_sum_axis(size_t outer, size_t n, size_t inner, const double *x, do
 
 void tg_local_sum_axis_vjp(size_t outer, size_t n, size_t inner, const double *dy, double *dx)
 {
+    if (!tg__local_axis_ok("tg_local_sum_axis_vjp", outer, n, inner, dy, dx))
+        return;
     for (size_t o = 0; o < outer; o++)
         for (size_t k = 0; k < n; k++)
             for (size_t i = 0; i < inner; i++)

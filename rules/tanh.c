@@ -1,24 +1,12 @@
 /* tanh'(x) = 1 - tanh(x)^2, computed as 4e/(1+e)^2 with e = exp(-2|x|) <= 1: the
  * textbook form cancels once |tanh(x)| rounds to 1 (|x| > ~19), this one keeps full
  * relative accuracy in the tails, where the derivative decays to +0.
- * The float kernel evaluates in double and rounds once. */
+ * The float32 kernels are src/kernels/vmath_tanh.c. */
 #include <math.h>
 #include "elementwise.h"
 
-static inline float tanh_value(float x, const float *p)
-{
-    (void)p;
-    return (float)tanh(x);
-}
-
-static inline float tanh_deriv(float x, const float *p)
-{
-    (void)p;
-    return (float)tg_local_tanh_deriv(x, NULL);
-}
-
-static tg_status tanh_forward(tg_node *n) { return tg__map_forward(n, tanh_value); }
-static tg_status tanh_backward(tg_node *n) { return tg__map_backward(n, tanh_deriv, NULL); }
+static tg_status tanh_forward(tg_node *n) { return tg__vec_forward(n, tg__vtanh); }
+static tg_status tanh_backward(tg_node *n) { return tg__vec_backward(n, tg__vtanh_grad, NULL); }
 
 const tg_rule tg__rule_tanh = {
     .name = "tanh", .arity = 1, .infer = tg_infer_same_shape,

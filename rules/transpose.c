@@ -46,6 +46,14 @@ const tg_rule tg__rule_transpose = { .name = "transpose", .arity = 1, .infer = t
 
 void tg_local_transpose(size_t M, size_t N, const double *x, double *y)
 {
+    int overflow = 0;
+    (void)tg__mul_size(M, N, &overflow);
+    /* nothing to return a status through: the message is recorded, nothing written */
+    if (overflow || (M > 0 && N > 0 && (!x || !y))) {
+        tg__fail(overflow ? TG_ERR_SIZE : TG_ERR_NULL, "tg_local_transpose: %s (M = %zu, "
+                 "N = %zu)", overflow ? "M * N overflows size_t" : "x or y is NULL", M, N);
+        return;
+    }
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++)
             y[j * M + i] = x[i * N + j];

@@ -6,28 +6,6 @@
 #include <tapegrad.h>
 #include "testutil.h"
 
-typedef struct {
-    size_t calls;     /* allocations requested */
-    long live;        /* allocated minus freed */
-    size_t fail_at;   /* refuse the Nth request (1-based); 0 never */
-} counter;
-
-static void *count_alloc(size_t n, void *ctx)
-{
-    counter *c = ctx;
-    if (++c->calls == c->fail_at)
-        return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void count_free(void *p, void *ctx)
-{
-    counter *c = ctx;
-    c->live--;
-    free(p);
-}
-
 enum { IN = 2, HID = 16, OUT = 2, BATCH = 8 };
 
 typedef struct {
@@ -80,8 +58,8 @@ static tg_status step(tg_tape *t, mlp *m, tg_pcg32 *rng)
 
 Test(alloc, warm_training_step_allocates_nothing)
 {
-    counter c = { 0, 0, 0 };
-    const tg_allocator hook = { count_alloc, count_free, &c };
+    tu_counter c = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
     tg_pcg32 rng;
     tg_tape *t;
     mlp m;
@@ -123,15 +101,15 @@ static tg_status cold_run(void)
 
 Test(alloc, every_allocation_failure_is_clean)
 {
-    counter c = { 0, 0, 0 };
-    const tg_allocator hook = { count_alloc, count_free, &c };
+    tu_counter c = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
     size_t total;
     tg_set_allocator(&hook);
     cr_assert_eq(cold_run(), TG_OK, "%s", tg_last_error());
     total = c.calls;
     cr_assert_gt(total, 4u);
     for (size_t n = 1; n <= total; n++) {
-        c = (counter){ 0, 0, n };
+        c = (tu_counter){ 0, 0, n };
         cr_assert_eq(cold_run(), TG_ERR_NOMEM, "allocation %zu of %zu refused: %s", n, total,
                      tg_last_error());
         cr_assert_eq(c.live, 0, "allocation %zu refused: %ld blocks leaked", n, c.live);

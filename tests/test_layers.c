@@ -333,27 +333,6 @@ Test(layers, mlp_refusals_have_messages)
     tg_params_free(ps);
 }
 
-typedef struct {
-    size_t calls, fail_at;
-    long live;
-} failer;
-
-static void *fail_alloc(size_t n, void *ctx)
-{
-    failer *f = ctx;
-    if (++f->calls == f->fail_at)
-        return NULL;
-    f->live++;
-    return malloc(n);
-}
-
-static void fail_free(void *p, void *ctx)
-{
-    failer *f = ctx;
-    f->live--;
-    free(p);
-}
-
 /* Fail each allocation of building a 4-layer MLP in turn: a clean TG_ERR_NOMEM, an MLP
  * its forward refuses, and nothing leaked once the set is freed. */
 Test(layers, mlp_allocation_failure_anywhere_leaks_nothing)
@@ -361,8 +340,8 @@ Test(layers, mlp_allocation_failure_anywhere_leaks_nothing)
     const size_t sizes[5] = { 3, 8, 8, 8, 2 };
     int succeeded = 0;
     for (size_t fail = 1; fail < 40; fail++) {
-        failer f = { 0, fail, 0 };
-        const tg_allocator hook = { fail_alloc, fail_free, &f };
+        tu_counter f = { .fail_at = fail };
+        const tg_allocator hook = { tu_count_alloc, tu_count_free, &f };
         tg_params *ps;
         tg_mlp m;
         tg_pcg32 r;

@@ -8,28 +8,6 @@
 #include <tapegrad.h>
 #include "testutil.h"
 
-typedef struct {
-    size_t calls;     /* allocations requested */
-    long live;        /* allocated minus freed */
-    size_t fail_at;   /* refuse the Nth request (1-based); 0 never */
-} counter;
-
-static void *count_alloc(size_t n, void *ctx)
-{
-    counter *c = ctx;
-    if (++c->calls == c->fail_at)
-        return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void count_free(void *p, void *ctx)
-{
-    counter *c = ctx;
-    c->live--;
-    free(p);
-}
-
 enum { B = 32, D = 64, H = 128, C = 10 };
 
 typedef struct {
@@ -85,8 +63,8 @@ static tg_status step(tg_tape *t, model *m, tg_pcg32 *rng)
 
 Test(ops_alloc, warm_step_with_new_ops_allocates_nothing)
 {
-    counter c = { 0, 0, 0 };
-    const tg_allocator hook = { count_alloc, count_free, &c };
+    tu_counter c = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
     tg_pcg32 rng;
     model m;
     tg_set_allocator(&hook);
@@ -112,7 +90,7 @@ Test(ops_alloc, warm_step_with_new_ops_allocates_nothing)
 /* Set-up and two steps from cold. *in_reset is set when the refused allocation was
  * tg_tape_reset merging the arena's blocks into one: the arena then simply keeps
  * allocating as it did, and the run succeeds by design. */
-static tg_status cold_run(const counter *c, int *in_reset)
+static tg_status cold_run(const tu_counter *c, int *in_reset)
 {
     tg_pcg32 rng;
     model m;
@@ -135,8 +113,8 @@ static tg_status cold_run(const counter *c, int *in_reset)
 
 Test(ops_alloc, every_allocation_failure_is_clean)
 {
-    counter c = { 0, 0, 0 };
-    const tg_allocator hook = { count_alloc, count_free, &c };
+    tu_counter c = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
     int in_reset;
     size_t refused = 0;
     tg_set_allocator(&hook);
@@ -144,7 +122,7 @@ Test(ops_alloc, every_allocation_failure_is_clean)
     const size_t total = c.calls;
     cr_assert_gt(total, 6u, "only %zu allocations: the graph no longer grows the arena", total);
     for (size_t n = 1; n <= total; n++) {
-        c = (counter){ 0, 0, n };
+        c = (tu_counter){ 0, 0, n };
         const tg_status s = cold_run(&c, &in_reset);
         cr_assert(s == TG_ERR_NOMEM || (s == TG_OK && in_reset),
                   "allocation %zu of %zu refused: status %d, %s", n, total, s, tg_last_error());
@@ -181,17 +159,17 @@ static tg_status one_rule(const char *name, size_t pad, int *forward_refused)
 Test(ops_alloc, forward_scratch_failure_is_clean)
 {
     static const char *const names[] = { "softmax", "log_softmax", "sum_axis", "mean_axis" };
-    counter c = { 0, 0, 0 };
-    const tg_allocator hook = { count_alloc, count_free, &c };
+    tu_counter c = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
     tg_set_allocator(&hook);
     for (size_t k = 0; k < 4; k++) {
         int forward_refused = 0;
         for (size_t pad = 16; pad <= 16384; pad += 16) {
-            c = (counter){ 0, 0, 0 };
+            c = (tu_counter){ 0, 0, 0 };
             cr_assert_eq(one_rule(names[k], pad, &forward_refused), TG_OK, "%s", tg_last_error());
             const size_t total = c.calls;
             for (size_t n = 1; n <= total; n++) {
-                c = (counter){ 0, 0, n };
+                c = (tu_counter){ 0, 0, n };
                 cr_assert_eq(one_rule(names[k], pad, &forward_refused), TG_ERR_NOMEM,
                              "%s after %zu floats, allocation %zu refused: %s", names[k], pad,
                              n, tg_last_error());

@@ -704,34 +704,14 @@ Test(optim, every_optimizer_solves_least_squares)
 
 /* ---- memory --------------------------------------------------------------------------------- */
 
-typedef struct {
-    size_t calls;
-    long live;
-} counter;
-
-static void *count_alloc(size_t n, void *ctx)
-{
-    counter *c = ctx;
-    c->calls++;
-    c->live++;
-    return malloc(n);
-}
-
-static void count_free(void *p, void *ctx)
-{
-    counter *c = ctx;
-    c->live--;
-    free(p);
-}
-
 /* A warm training step (forward, backward, clipped Adam step on a schedule) allocates
  * nothing: the optimizer's state was allocated at creation. */
 Test(optim, a_warm_step_allocates_nothing)
 {
     const tg_optim_kind kinds[3] = { TG_SGD, TG_ADAM, TG_ADAMW };
     for (size_t k = 0; k < 3; k++) {
-        counter c = { 0, 0 };
-        const tg_allocator hook = { count_alloc, count_free, &c };
+        tu_counter c = { 0 };
+        const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
         const size_t sizes[3] = { 2, 16, 2 };
         const tg_lr_schedule s = { .kind = TG_LR_COSINE, .warmup_steps = 5, .total_steps = 100 };
         tg_params *ps;
@@ -777,34 +757,13 @@ Test(optim, a_warm_step_allocates_nothing)
     }
 }
 
-typedef struct {
-    size_t calls, fail_at;
-    long live;
-} failer;
-
-static void *fail_alloc(size_t n, void *ctx)
-{
-    failer *f = ctx;
-    if (++f->calls == f->fail_at)
-        return NULL;
-    f->live++;
-    return malloc(n);
-}
-
-static void fail_free(void *p, void *ctx)
-{
-    failer *f = ctx;
-    f->live--;
-    free(p);
-}
-
 Test(optim, allocation_failure_is_a_clean_error)
 {
     tg_params *ps = three_tensors();
     const tg_optim_config cfg = tg_optim_defaults(TG_ADAM, 0.1);
     for (size_t fail = 1; fail <= 3; fail++) {
-        failer f = { 0, fail, 0 };
-        const tg_allocator hook = { fail_alloc, fail_free, &f };
+        tu_counter f = { .fail_at = fail };
+        const tg_allocator hook = { tu_count_alloc, tu_count_free, &f };
         tg_optim *o;
         tg_set_allocator(&hook);
         o = tg_optim_new(ps, &cfg);

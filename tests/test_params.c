@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tapegrad.h>
+#include "testutil.h"
 
 static tg_tensor *add2(tg_params *ps, const char *name, size_t a, size_t b)
 {
@@ -140,34 +141,13 @@ Test(params, copy_and_ema_need_the_same_layout)
     tg_params_free(r);
 }
 
-typedef struct {
-    size_t calls, fail_at;
-    long live;
-} counter;
-
-static void *count_alloc(size_t n, void *ctx)
-{
-    counter *c = ctx;
-    if (++c->calls == c->fail_at)
-        return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void count_free(void *p, void *ctx)
-{
-    counter *c = ctx;
-    c->live--;
-    free(p);
-}
-
 /* Fail each allocation of building a 30-tensor set in turn: a clean NULL, the set still
  * usable and its values intact, nothing leaked. */
 Test(params, allocation_failure_anywhere_leaks_nothing)
 {
     for (size_t fail = 1; fail < 80; fail++) {
-        counter c = { 0, fail, 0 };
-        const tg_allocator a = { count_alloc, count_free, &c };
+        tu_counter c = { .fail_at = fail };
+        const tg_allocator a = { tu_count_alloc, tu_count_free, &c };
         tg_params *ps;
         size_t added = 0;
         tg_set_allocator(&a);

@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 #include "testutil.h"
 
 tg_tensor *tu_random(tg_kind kind, size_t rank, const size_t *shape, tg_pcg32 *rng, float lo,
@@ -104,4 +105,20 @@ tg_tensor *tu_backward_random(tg_tape *t, tg_tensor *y, tg_pcg32 *rng)
 int tu_same(double a, double b)
 {
     return a != a ? b != b : a == b && signbit(a) == signbit(b);
+}
+
+void *tu_count_alloc(size_t n, void *ctx)
+{
+    tu_counter *c = ctx;
+    if (++c->calls == c->fail_at)
+        return NULL;
+    c->live++;
+    return malloc(n);
+}
+
+void tu_count_free(void *p, void *ctx)
+{
+    tu_counter *c = ctx;
+    c->live--;
+    free(p);
 }

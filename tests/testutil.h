@@ -37,4 +37,14 @@ tg_tensor *tu_backward_random(tg_tape *t, tg_tensor *y, tg_pcg32 *rng);
 /* Same value, zeros compared with their sign, NaN matching NaN. */
 int tu_same(double a, double b);
 
+/* An allocator hook (tg_set_allocator) that counts the library's allocations and can
+ * refuse the Nth: install { tu_count_alloc, tu_count_free, &counter }. */
+typedef struct {
+    size_t calls;     /* allocations requested */
+    long live;        /* allocated minus freed: 0 when nothing leaked */
+    size_t fail_at;   /* refuse the Nth request (1-based); 0 never */
+} tu_counter;
+void *tu_count_alloc(size_t n, void *ctx);
+void tu_count_free(void *p, void *ctx);
+
 #endif

@@ -98,6 +98,16 @@ TG_API void tg_local_softmax_vjp(size_t n, const double *y, const double *dy, do
 TG_API tg_status tg_local_log_softmax(size_t n, const double *x, double *y);
 TG_API void tg_local_log_softmax_vjp(size_t n, const double *y, const double *dy, double *dx);
 
+/* ---- refusals of the functions above ----
+ * The functions that return a tg_status refuse bad input with a message (tg_last_error).
+ * The others cannot return a status, so a refusal records TG_ERR_* and its message as
+ * the last error and returns what it can: leaky_relu's value and derivative return NaN
+ * for a bad slope (with `at` = TG_POINT_BAD_PARAM); linear_grad_*, transpose, the axis
+ * functions and the softmax vector-Jacobian products write nothing when an array is NULL
+ * (with nonzero sizes) or a size product overflows size_t; mean_axis over n = 0 entries
+ * writes NaN. log and sqrt below 0 are not refusals: NaN is their value there, reported
+ * through `at` alone. */
+
 #ifdef __cplusplus
 }
 #endif

@@ -46,14 +46,16 @@ TG_API tg_tensor *tg_params_find(const tg_params *ps, const char *name);
 TG_API size_t tg_params_offset(const tg_params *ps, size_t i);
 TG_API size_t tg_params_numel(const tg_params *ps);          /* trainable scalars */
 TG_API size_t tg_params_flat_size(const tg_params *ps);      /* block length, padding included */
-/* The flat blocks, tg_params_flat_size floats each, 64-byte aligned (NULL when empty). */
+/* The flat blocks, tg_params_flat_size floats each, 64-byte aligned (NULL when empty,
+ * with TG_ERR_STATE as the last error). The counts above return 0 for a NULL set, with
+ * TG_ERR_NULL as the last error. */
 TG_API float *tg_params_data(tg_params *ps);
 TG_API float *tg_params_grad(tg_params *ps);
 /* Layout generation: changes every time a parameter is added. */
 TG_API size_t tg_params_layout(const tg_params *ps);
 
 TG_API void tg_params_zero_grad(tg_params *ps);
-/* The global L2 norm of all gradients, accumulated in double. */
+/* The global L2 norm of all gradients, accumulated in double; NaN for a NULL set. */
 TG_API double tg_params_grad_norm(const tg_params *ps);
 /* Scales every gradient by max_norm / norm when the global norm exceeds max_norm (> 0)
  * and returns the norm before clipping. A non-finite norm leaves the gradients alone,

@@ -14,6 +14,8 @@ typedef struct {
     uint64_t inc;   /* always odd */
 } tg_pcg32;
 
+/* A NULL rng is refused with TG_ERR_NULL as the last error: seed then does nothing, next
+ * and bounded return 0, float and double NaN. */
 TG_API void tg_pcg32_seed(tg_pcg32 *rng, uint64_t initstate, uint64_t initseq);
 TG_API uint32_t tg_pcg32_next(tg_pcg32 *rng);
 /* Uniform on [0, bound) without modulo bias; bound 0 returns 0. */

@@ -94,7 +94,8 @@ TG_API tg_status tg_forward_noising_log_density(const tg_forward_noising *law, c
                                                 double *out);
 /* The mean a*x[i], each computed in double (exact up to one rounding). */
 TG_API tg_status tg_forward_noising_mean(const tg_forward_noising *law, double *out);
-/* The covariance is this variance, b^2, times the identity I_n. NaN for a NULL law. */
+/* The covariance is this variance, b^2, times the identity I_n. NaN for a NULL law or
+ * one with an invalid b (a law filled by hand: the functions reading a law check it). */
 TG_API double tg_forward_noising_variance(const tg_forward_noising *law);
 
 /* ---- DDPM schedules ----------------------------------------------------------------

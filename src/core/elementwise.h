@@ -1,10 +1,13 @@
 /* Loop drivers for elementwise rules. The element functions are passed as constants
  * to always-inlined drivers, so each rule compiles to a plain loop with the element
- * function inlined: no call through a pointer per element. */
+ * function inlined: no call through a pointer per element. Rules whose kernels are
+ * whole-array vector functions (src/kernels/vmath.h: the smooth activations) use the
+ * tg__vec_* drivers instead: one call per tensor. */
 #ifndef TAPEGRAD_ELEMENTWISE_H
 #define TAPEGRAD_ELEMENTWISE_H
 
 #include "internal.h"
+#include "../kernels/vmath.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define TG__INLINE static inline __attribute__((always_inline))
@@ -72,6 +75,32 @@ TG__INLINE tg_status tg__map_backward(tg_node *n, tg__elem_fn df, tg__kink_fn ki
     const size_t len = n->out->size;
     if (gx)
         tg__map_grad_loop(gx, n->out->grad, x, p, len, df);
+    if (kink) {
+        size_t k = 0;
+        for (size_t i = 0; i < len; i++)
+            k += (size_t)kink(x[i], p);
+        n->kinks += k;
+    }
+    return TG_OK;
+}
+
+/* y = f(x) by a whole-array kernel; p is the rule's first parameter (0 when it has none,
+ * which those kernels ignore). */
+TG__INLINE tg_status tg__vec_forward(tg_node *n, tg__vm_map_fn f)
+{
+    f(n->in[0]->data, n->out->data, n->out->size, n->param[0]);
+    return TG_OK;
+}
+
+/* gx += gy * f'(x) by a whole-array kernel, and the kinks counted as tg__map_backward
+ * does when kink is non-NULL. */
+TG__INLINE tg_status tg__vec_backward(tg_node *n, tg__vm_grad_fn df, tg__kink_fn kink)
+{
+    const float *x = n->in[0]->data;
+    const float *p = n->param;
+    const size_t len = n->out->size;
+    if (n->in[0]->grad)
+        df(x, n->out->grad, n->in[0]->grad, len, p[0]);
     if (kink) {
         size_t k = 0;
         for (size_t i = 0; i < len; i++)

@@ -86,4 +86,15 @@ extern const tg_rule tg__rule_div, tg__rule_exp, tg__rule_log, tg__rule_sqrt, tg
     tg__rule_neg, tg__rule_reshape, tg__rule_transpose, tg__rule_sum_axis, tg__rule_mean_axis,
     tg__rule_softmax, tg__rule_log_softmax, tg__rule_linear_nobias;
 
+/* --- refusals passed up (fail_in.c), for public functions that call public ones --- */
+/* Re-records the calling thread's last error as "<prefix>: <message>" (prefix formatted
+ * from fmt), unless the message already starts with that prefix; returns its status. */
+tg_status tg__fail_in(const char *fmt, ...) TG__PRINTF(1, 2);
+/* The checks of the void local functions (rules/sum_axis.c, rules/softmax.c): a NULL
+ * array or an overflowing size records the message; returns whether to go on. */
+int tg__local_axis_ok(const char *who, size_t outer, size_t n, size_t inner, const void *in,
+                      const void *out);
+int tg__local_vjp_ok(const char *who, size_t n, const double *y, const double *dy,
+                     const double *dx);
+
 #endif

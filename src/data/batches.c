@@ -204,12 +204,17 @@ tg_tensor *tg_batches_tensor(tg_batches *b, size_t i, tg_tape *tape)
     return x;
 }
 
+/* 0 is also a fresh iterator's epoch count: the message tells the two apart. */
 uint64_t tg_batches_epoch(const tg_batches *b)
 {
+    if (!b)
+        tg__fail(TG_ERR_NULL, "tg_batches_epoch: iterator is NULL");
     return b ? b->epoch : 0;
 }
 
 size_t tg_batches_per_epoch(const tg_batches *b)
 {
+    if (!b)
+        tg__fail(TG_ERR_NULL, "tg_batches_per_epoch: iterator is NULL");
     return b ? b->per_epoch : 0;
 }

@@ -11,7 +11,6 @@ tg_status tg_checkpoint_add_batches(tg_checkpoint *c, const char *name, tg_batch
     static const char *const suffix[] = { ".epoch", ".batch", ".rng", ".n_rows",
                                           ".batch_size", ".drop_last" };
     char key[6][TG_CHECKPOINT_NAME_MAX + 1];
-    tg_status s;
     if (!c || !name || !b)
         return tg__fail(TG_ERR_NULL, "tg_checkpoint_add_batches: %s is NULL",
                         !c ? "checkpoint" : !name ? "name" : "iterator");
@@ -21,12 +20,13 @@ tg_status tg_checkpoint_add_batches(tg_checkpoint *c, const char *name, tg_batch
             return tg__fail(TG_ERR_PARAM, "tg_checkpoint_add_batches: name \"%s%s\" is longer "
                             "than %d characters", name, suffix[i], TG_CHECKPOINT_NAME_MAX);
     }
-    if ((s = tg_checkpoint_add_u64(c, key[0], &b->epoch)) != TG_OK ||
-        (s = tg_checkpoint_add_u64(c, key[1], &b->batch)) != TG_OK ||
-        (s = tg_checkpoint_add_rng(c, key[2], &b->rng)) != TG_OK ||
-        (s = tg_checkpoint_add_tag(c, key[3], b->n_rows)) != TG_OK ||
-        (s = tg_checkpoint_add_tag(c, key[4], b->batch_size)) != TG_OK ||
-        (s = tg_checkpoint_add_tag(c, key[5], (uint64_t)b->drop_last)) != TG_OK)
-        return s;
+    /* a refusal of the calls below names them: put this function in front */
+    if (tg_checkpoint_add_u64(c, key[0], &b->epoch) != TG_OK ||
+        tg_checkpoint_add_u64(c, key[1], &b->batch) != TG_OK ||
+        tg_checkpoint_add_rng(c, key[2], &b->rng) != TG_OK ||
+        tg_checkpoint_add_tag(c, key[3], b->n_rows) != TG_OK ||
+        tg_checkpoint_add_tag(c, key[4], b->batch_size) != TG_OK ||
+        tg_checkpoint_add_tag(c, key[5], (uint64_t)b->drop_last) != TG_OK)
+        return tg__fail_in("tg_checkpoint_add_batches");
     return TG_OK;
 }

@@ -81,14 +81,15 @@ tg_status tg_dense_init(tg_dense *layer, tg_params *ps, const char *name, size_t
     if (has_name(ps, wname) || (!o->no_bias && has_name(ps, bname)))
         return tg__fail(TG_ERR_EXISTS, "tg_dense_init: the set already holds \"%s\"",
                         has_name(ps, wname) ? wname : bname);
+    /* the callees' messages name them: put this function and the layer in front */
     W = tg_params_add(ps, wname, 2, (size_t[]){ out, in });
     if (!W)
-        return tg_last_status();
+        return tg__fail_in("tg_dense_init: %s", name);
     if (!o->no_bias && !(b = tg_params_add(ps, bname, 1, (size_t[]){ out })))
-        return tg_last_status();
+        return tg__fail_in("tg_dense_init: %s", name);
     if ((s = init_one(W, o->weight_init, in, rng)) != TG_OK ||
         (b && (s = init_one(b, o->bias_init, in, rng)) != TG_OK))
-        return s;
+        return tg__fail_in("tg_dense_init: %s", name);
     layer->W = W;
     layer->b = b;
     layer->in = in;
@@ -96,11 +97,24 @@ tg_status tg_dense_init(tg_dense *layer, tg_params *ps, const char *name, size_t
     return TG_OK;
 }
 
+/* A refusal of the layers' own, recorded on the tape too (when there is one), as a
+ * rule's would be: the step is still checked once, at its end. */
+static tg_tensor *refuse(tg_tape *t)
+{
+    if (t)
+        tg__tape_adopt_error(t);
+    return NULL;
+}
+
 tg_tensor *tg_dense_forward(tg_tape *t, const tg_dense *layer, tg_tensor *x)
 {
     if (!layer) {
         tg__fail(TG_ERR_NULL, "tg_dense_forward: layer is NULL");
-        return NULL;
+        return refuse(t);
+    }
+    if (!layer->W) {
+        tg__fail(TG_ERR_STATE, "tg_dense_forward: the layer has no weight (not initialized?)");
+        return refuse(t);
     }
     return tg_linear(t, x, layer->W, layer->b);
 }
@@ -143,7 +157,7 @@ tg_status tg_mlp_init(tg_mlp *m, tg_params *ps, const char *name, const size_t *
         s = tg_dense_init(&m->layer[i], ps, lname, sizes[i], sizes[i + 1], opts, rng);
         if (s != TG_OK) {
             m->n_layers = 0;   /* unusable: forward refuses it */
-            return s;
+            return tg__fail_in("tg_mlp_init");
         }
         m->n_layers = i + 1;
     }
@@ -156,12 +170,17 @@ tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x)
     tg_tensor *h = x;
     if (!m) {
         tg__fail(TG_ERR_NULL, "tg_mlp_forward: mlp is NULL");
-        return NULL;
+        return refuse(t);
     }
     if (m->n_layers == 0 || m->n_layers > TG_MLP_MAX_LAYERS) {
         tg__fail(TG_ERR_STATE, "tg_mlp_forward: the mlp has %zu layers (not initialized?)",
                  m->n_layers);
-        return NULL;
+        return refuse(t);
+    }
+    if (m->n_layers > 1 && (!m->act || m->act->arity != 1)) {
+        tg__fail(TG_ERR_STATE, "tg_mlp_forward: %zu layers need an activation of arity 1 "
+                 "between them (act is %s)", m->n_layers, m->act ? "not unary" : "NULL");
+        return refuse(t);
     }
     /* A failed step stays NULL: the tape keeps its first error and refuses the rest. */
     for (size_t i = 0; i < m->n_layers; i++) {

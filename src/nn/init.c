@@ -53,22 +53,24 @@ static tg_status need_rng(const char *who, const tg_pcg32 *rng)
     return rng ? TG_OK : tg__fail(TG_ERR_NULL, "%s: rng is NULL", who);
 }
 
-tg_status tg_init_zeros(tg_tensor *t)
+/* `who` names the public function in messages. */
+static tg_status fill_constant(const char *who, tg_tensor *t, float value)
 {
-    return tg_init_constant(t, 0.0f);
-}
-
-tg_status tg_init_constant(tg_tensor *t, float value)
-{
-    tg_status s = need_tensor("tg_init_constant", t);
+    tg_status s = need_tensor(who, t);
     if (s != TG_OK)
         return s;
     if (!isfinite(value))
-        return tg__fail(TG_ERR_PARAM, "tg_init_constant: value = %g must be finite",
-                        (double)value);
+        return tg__fail(TG_ERR_PARAM, "%s: value = %g must be finite", who, (double)value);
     for (size_t i = 0; i < t->size; i++)
         t->data[i] = value;
     return TG_OK;
+}
+
+tg_status tg_init_zeros(tg_tensor *t) { return fill_constant("tg_init_zeros", t, 0.0f); }
+
+tg_status tg_init_constant(tg_tensor *t, float value)
+{
+    return fill_constant("tg_init_constant", t, value);
 }
 
 /* The uniform fill itself, arguments already checked (lo < hi, both finite). */

@@ -94,6 +94,15 @@ static tg_status grow_entries(tg_params *ps)
     return TG_OK;
 }
 
+/* The entry called name, or NULL; unlike tg_params_find, records no error. */
+static const entry *lookup(const tg_params *ps, const char *name)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->e[i].name, name) == 0)
+            return &ps->e[i];
+    return NULL;
+}
+
 static tg_status check_name(const tg_params *ps, const char *name)
 {
     size_t len;
@@ -103,7 +112,7 @@ static tg_status check_name(const tg_params *ps, const char *name)
     if (len == 0 || len > TG_PARAM_NAME_MAX)
         return tg__fail(TG_ERR_PARAM, "tg_params_add: name \"%.*s\" has %zu bytes, not 1..%d",
                         TG_PARAM_NAME_MAX, name, len, TG_PARAM_NAME_MAX);
-    if (tg_params_find(ps, name))
+    if (lookup(ps, name))
         return tg__fail(TG_ERR_EXISTS, "tg_params_add: a parameter named \"%s\" exists", name);
     return TG_OK;
 }
@@ -153,11 +162,42 @@ tg_tensor *tg_params_add(tg_params *ps, const char *name, size_t rank, const siz
     return t;
 }
 
-size_t tg_params_count(const tg_params *ps) { return ps ? ps->n : 0; }
-size_t tg_params_flat_size(const tg_params *ps) { return ps ? ps->flat : 0; }
-size_t tg_params_layout(const tg_params *ps) { return ps ? ps->layout : 0; }
-float *tg_params_data(tg_params *ps) { return ps && ps->flat ? ps->data : NULL; }
-float *tg_params_grad(tg_params *ps) { return ps && ps->flat ? ps->grad : NULL; }
+/* The accessors' refusal of a NULL set: 0 or NULL is also a valid answer for an empty
+ * set, so the message is what tells the two apart. */
+static int no_set(const tg_params *ps, const char *who)
+{
+    if (!ps)
+        tg__fail(TG_ERR_NULL, "%s: parameter set is NULL", who);
+    return !ps;
+}
+
+size_t tg_params_count(const tg_params *ps) { return no_set(ps, "tg_params_count") ? 0 : ps->n; }
+
+size_t tg_params_flat_size(const tg_params *ps)
+{
+    return no_set(ps, "tg_params_flat_size") ? 0 : ps->flat;
+}
+
+size_t tg_params_layout(const tg_params *ps)
+{
+    return no_set(ps, "tg_params_layout") ? 0 : ps->layout;
+}
+
+/* NULL for an empty set too (it has no blocks yet), with a message like any NULL. */
+static float *block(tg_params *ps, int grad, const char *who)
+{
+    if (no_set(ps, who))
+        return NULL;
+    if (!ps->flat) {
+        tg__fail(TG_ERR_STATE, "%s: the set is empty (no blocks until a parameter is added)",
+                 who);
+        return NULL;
+    }
+    return grad ? ps->grad : ps->data;
+}
+
+float *tg_params_data(tg_params *ps) { return block(ps, 0, "tg_params_data"); }
+float *tg_params_grad(tg_params *ps) { return block(ps, 1, "tg_params_grad"); }
 
 static int in_range(const tg_params *ps, size_t i, const char *who)
 {
@@ -189,13 +229,13 @@ size_t tg_params_offset(const tg_params *ps, size_t i)
 
 tg_tensor *tg_params_find(const tg_params *ps, const char *name)
 {
+    const entry *e;
     if (!ps || !name) {
         tg__fail(TG_ERR_NULL, "tg_params_find: %s is NULL", ps ? "name" : "parameter set");
         return NULL;
     }
-    for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->e[i].name, name) == 0)
-            return ps->e[i].t;
+    if ((e = lookup(ps, name)) != NULL)
+        return e->t;
     tg__fail(TG_ERR_NOT_FOUND, "tg_params_find: no parameter named \"%s\"", name);
     return NULL;
 }
@@ -203,32 +243,35 @@ tg_tensor *tg_params_find(const tg_params *ps, const char *name)
 size_t tg_params_numel(const tg_params *ps)
 {
     size_t n = 0;
-    for (size_t i = 0; ps && i < ps->n; i++)
+    if (no_set(ps, "tg_params_numel"))
+        return 0;
+    for (size_t i = 0; i < ps->n; i++)
         n += ps->e[i].t->size;
     return n;
 }
 
 void tg_params_zero_grad(tg_params *ps)
 {
-    if (ps && ps->flat)
+    if (!no_set(ps, "tg_params_zero_grad") && ps->flat)
         memset(ps->grad, 0, ps->flat * sizeof(float));
 }
 
 double tg_params_grad_norm(const tg_params *ps)
 {
     double s = 0.0;
-    for (size_t i = 0; ps && i < ps->flat; i++)
+    if (no_set(ps, "tg_params_grad_norm"))
+        return NAN;   /* not 0: a missing set must not pass for a zero gradient */
+    for (size_t i = 0; i < ps->flat; i++)
         s += (double)ps->grad[i] * ps->grad[i];
     return sqrt(s);
 }
 
 double tg_params_clip_grad_norm(tg_params *ps, double max_norm)
 {
-    const double norm = tg_params_grad_norm(ps);
-    if (!ps) {
-        tg__fail(TG_ERR_NULL, "tg_params_clip_grad_norm: parameter set is NULL");
+    double norm;
+    if (no_set(ps, "tg_params_clip_grad_norm"))
         return NAN;
-    }
+    norm = tg_params_grad_norm(ps);
     if (!(max_norm > 0.0) || !isfinite(max_norm)) {
         tg__fail(TG_ERR_PARAM, "tg_params_clip_grad_norm: max_norm = %g must be > 0 and finite",
                  max_norm);

@@ -109,17 +109,17 @@ tg_status tg_forward_noising_map(double a, double b, const float *x, const float
     return TG_OK;
 }
 
-tg_status tg_forward_noising_sample(tg_pcg32 *rng, double a, double b, const float *x,
-                                    size_t n, float *out)
+/* `who` names the public function in messages (sample, or draw for a law). */
+static tg_status sample(const char *who, tg_pcg32 *rng, double a, double b, const float *x,
+                        size_t n, float *out)
 {
     float z[NOISE_CHUNK];
     size_t i;
-    const tg_status st = check_coef("tg_forward_noising_sample", a, b);
+    const tg_status st = check_coef(who, a, b);
     if (st != TG_OK)
         return st;
     if (n > 0 && (!rng || !x || !out))
-        return tg__fail(TG_ERR_NULL, "tg_forward_noising_sample: %s is NULL",
-                        !rng ? "rng" : !x ? "x" : "out");
+        return tg__fail(TG_ERR_NULL, "%s: %s is NULL", who, !rng ? "rng" : !x ? "x" : "out");
     for (i = 0; i < n; i += NOISE_CHUNK) {
         const size_t len = n - i < NOISE_CHUNK ? n - i : NOISE_CHUNK;
         tg_normal_fill(rng, z, len);
@@ -128,11 +128,27 @@ tg_status tg_forward_noising_sample(tg_pcg32 *rng, double a, double b, const flo
     return TG_OK;
 }
 
+tg_status tg_forward_noising_sample(tg_pcg32 *rng, double a, double b, const float *x,
+                                    size_t n, float *out)
+{
+    return sample("tg_forward_noising_sample", rng, a, b, x, n, out);
+}
+
 tg_status tg_forward_noising_draw(const tg_forward_noising *law, tg_pcg32 *rng, float *out)
 {
     if (!law)
         return tg__fail(TG_ERR_NULL, "tg_forward_noising_draw: law is NULL");
-    return tg_forward_noising_sample(rng, law->a, law->b, law->x, law->n, out);
+    return sample("tg_forward_noising_draw", rng, law->a, law->b, law->x, law->n, out);
+}
+
+/* A law is a plain struct a caller may fill by hand: the functions that read one check
+ * it as tg_forward_noising_make would have. */
+static tg_status check_law(const char *who, const tg_forward_noising *law)
+{
+    const tg_status st = check_coef(who, law->a, law->b);
+    if (st == TG_OK && law->n > 0 && !law->x)
+        return tg__fail(TG_ERR_NULL, "%s: the law's x is NULL (n = %zu)", who, law->n);
+    return st;
 }
 
 tg_status tg_forward_noising_log_density(const tg_forward_noising *law, const float *y,
@@ -143,8 +159,8 @@ tg_status tg_forward_noising_log_density(const tg_forward_noising *law, const fl
     if (!law || !out || (law->n > 0 && !y))
         return tg__fail(TG_ERR_NULL, "tg_forward_noising_log_density: %s is NULL",
                         !law ? "law" : !out ? "out" : "y");
-    if (check_coef("tg_forward_noising_log_density", law->a, law->b) != TG_OK)
-        return TG_ERR_PARAM;
+    if (check_law("tg_forward_noising_log_density", law) != TG_OK)
+        return tg_last_status();
     if (law->b == 0.0)
         return tg__fail(TG_ERR_STATE, "tg_forward_noising_log_density: b = 0 is a point "
                                       "mass, which has no density");
@@ -163,6 +179,8 @@ tg_status tg_forward_noising_mean(const tg_forward_noising *law, double *out)
     if (!law || (law->n > 0 && !out))
         return tg__fail(TG_ERR_NULL, "tg_forward_noising_mean: %s is NULL",
                         !law ? "law" : "out");
+    if (check_law("tg_forward_noising_mean", law) != TG_OK)
+        return tg_last_status();
     for (i = 0; i < law->n; i++)
         out[i] = law->a * (double)law->x[i];
     return TG_OK;
@@ -172,6 +190,11 @@ double tg_forward_noising_variance(const tg_forward_noising *law)
 {
     if (!law) {
         tg__fail(TG_ERR_NULL, "tg_forward_noising_variance: law is NULL");
+        return NAN;
+    }
+    if (!isfinite(law->b) || law->b < 0.0) {   /* b*b would hide a negative b */
+        tg__fail(TG_ERR_PARAM, "tg_forward_noising_variance: b = %g must be finite and >= 0",
+                 law->b);
         return NAN;
     }
     return law->b * law->b;

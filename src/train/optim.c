@@ -284,7 +284,14 @@ tg_status tg_optim_step(tg_optim *o)
     return TG_OK;
 }
 
-uint64_t tg_optim_steps(const tg_optim *o) { return o ? o->steps : 0; }
+uint64_t tg_optim_steps(const tg_optim *o)
+{
+    if (!o) {   /* 0 is also a fresh optimizer's count: the message tells them apart */
+        tg__fail(TG_ERR_NULL, "tg_optim_steps: optimizer is NULL");
+        return 0;
+    }
+    return o->steps;
+}
 
 double tg_optim_lr(const tg_optim *o)
 {

@@ -38,13 +38,12 @@ tg_status tg_checkpoint_add_optim(tg_checkpoint *c, const char *prefix, tg_optim
         (s = entry_name(m, prefix, sgd ? "momentum" : "m")) != TG_OK ||
         (s = entry_name(v, prefix, "v")) != TG_OK)
         return s;
-    if ((s = tg_checkpoint_add_tag(c, kind, (uint64_t)o->cfg.kind)) != TG_OK ||
-        (s = tg_checkpoint_add_tag(c, flat, (uint64_t)o->n)) != TG_OK ||
-        (s = tg_checkpoint_add_u64(c, step, &o->steps)) != TG_OK)
-        return s;
-    if (o->m && (s = tg_checkpoint_add_floats(c, m, o->m, o->n)) != TG_OK)
-        return s;
-    if (o->v && (s = tg_checkpoint_add_floats(c, v, o->v, o->n)) != TG_OK)
-        return s;
+    /* a refusal of the calls below names them: put this function in front */
+    if (tg_checkpoint_add_tag(c, kind, (uint64_t)o->cfg.kind) != TG_OK ||
+        tg_checkpoint_add_tag(c, flat, (uint64_t)o->n) != TG_OK ||
+        tg_checkpoint_add_u64(c, step, &o->steps) != TG_OK ||
+        (o->m && tg_checkpoint_add_floats(c, m, o->m, o->n) != TG_OK) ||
+        (o->v && tg_checkpoint_add_floats(c, v, o->v, o->n) != TG_OK))
+        return tg__fail_in("tg_checkpoint_add_optim");
     return TG_OK;
 }

@@ -1,6 +1,10 @@
 /* Accuracy of the float32 elementwise kernels against the double-precision local
- * functions (local.h) rounded to float32. One implementation of the comparison, shared
- * by the sampled Criterion test and the exhaustive program (tests/exhaustive). */
+ * functions (local.h), measured in float32 ULPs from the double value itself (not from
+ * that value rounded to float32): an error of at most 4 then means at most 4 float32
+ * steps from the exact result, so from the correctly rounded one too, up to the
+ * reference's own error of a few double ULPs (2^-26 of a float32 ULP). One
+ * implementation of the comparison, shared by the sampled Criterion test and the
+ * exhaustive program (tests/exhaustive). */
 #ifndef TAPEGRAD_TESTS_ACCURACY_H
 #define TAPEGRAD_TESTS_ACCURACY_H
 
@@ -9,8 +13,11 @@
 #include <string.h>
 #include <tapegrad.h>
 
-/* The bound the issue sets for every value and derivative, in ULPs. */
-#define ACC_MAX_ULP 4u
+/* The bound the issue sets for every value and derivative, in float32 ULPs. */
+#define ACC_MAX_ULP 4.0
+/* A reference this close to a float32 midpoint (in float32 ULPs) might round to the
+ * wrong neighbour: 2^-20 ULP is 512 double ULPs, far above the reference's own error. */
+#define ACC_MID_NEAR 0x1p-20
 
 /* A measured rule: its name on the tape, its double reference and its default
  * parameter (the reference gets exactly (double)param, as the kernel sees param). */
@@ -40,16 +47,20 @@ enum {
 };
 
 typedef struct {
-    float x, got, want;
+    float x, got;
+    double want; /* the double reference */
 } acc_sample;
 
 /* Comparison results of one rule in one direction. */
 typedef struct {
     uint64_t checked;      /* inputs compared */
-    uint64_t max_ulp;      /* over the inputs without a special failure */
+    double max_ulp;        /* over the inputs without a special failure */
     acc_sample worst;      /* where max_ulp occurs (lowest bit pattern among ties);
                               meaningless while max_ulp is 0 */
+    uint64_t over_half;    /* inputs above 1/2 ULP: not correctly rounded */
     uint64_t over1;        /* inputs with an error above 1 ULP */
+    uint64_t mid_exact;    /* inputs whose reference is a float32 midpoint exactly */
+    uint64_t mid_near;     /* ... or within ACC_MID_NEAR of one (exact ones included) */
     unsigned specials;     /* ACC_* classes that failed somewhere */
     uint64_t special_fails;
     /* per class, its failing input with the lowest bit pattern */
@@ -60,8 +71,8 @@ void acc_stats_init(acc_stats *s);
 /* Adds `from` into `into`; ties resolve to the lower bit pattern, so the merged result
  * does not depend on how inputs were split among threads. */
 void acc_stats_merge(acc_stats *into, const acc_stats *from);
-/* Counts one input x whose kernel gave `got` where the rounded reference is `want`. */
-void acc_compare(acc_stats *s, float x, float got, float want);
+/* Counts one input x whose kernel gave `got` where the reference is `want`. */
+void acc_compare(acc_stats *s, float x, float got, double want);
 /* 1 when s is within ACC_MAX_ULP and has no special failure. */
 int acc_stats_pass(const acc_stats *s);
 /* Names each failed special class with its example, as
@@ -71,6 +82,14 @@ char *acc_describe_specials(const acc_stats *s, char *buf, size_t len);
 /* Distance between two floats in representable steps (exact across binades and
  * subnormals); +0 and -0 are the same point. */
 uint64_t acc_ulp(float a, float b);
+/* Distance from the float `got` to the finite double `want` in float32 steps: a double
+ * between two adjacent floats sits proportionally between them, so consecutive floats
+ * are 1 apart in every binade and the subnormals, and a correctly rounded result is at
+ * most 1/2 from its exact value. Exact to 2^-29 of a step. */
+double acc_ulp_error(float got, double want);
+/* How far the finite double v is from the nearest float32 midpoint (the boundary where
+ * rounding to float32 changes), in float32 steps: 0 on a midpoint, 1/2 on a float. */
+double acc_midpoint_distance(double v);
 
 /* Inline: the exhaustive sweep converts every one of its 2^32 inputs. */
 static inline uint32_t acc_bits(float f)
