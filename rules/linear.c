@@ -9,6 +9,7 @@
  *
  * Also the double-precision local gradients of one vector (local.h), the reference
  * the tape is tested against. */
+#include <string.h>
 #include "internal.h"
 
 static tg_status linear_infer(tg_node *n, size_t *rank, size_t shape[TG_MAX_RANK])
@@ -43,10 +44,26 @@ static tg_status linear_forward(tg_node *n)
     /* start every row at b, so the GEMM adds x W^T onto it (beta = 1); without b the
      * GEMM ignores y's old contents (beta = 0) */
     for (size_t r = 0; b && r < B; r++)
-        for (size_t i = 0; i < out; i++)
-            y[r * out + i] = b->data[i];
+        memcpy(y + r * out, b->data, out * sizeof *y);
     tg__gemm(0, 1, B, out, in, 1.0f, x->data, in, W->data, in, b ? 1.0f : 0.0f, y, out);
     return TG_OK;
+}
+
+/* db[i] += the sum over rows r of D[r, i], row by row. db and D never overlap (a
+ * parameter's gradient and an output's); restrict and blocks of 8 let GCC -O2
+ * vectorize the inner loop, which it otherwise leaves scalar behind an alias check it
+ * will not add. Each db[i] receives the same additions in the same order either way. */
+static void add_rows(float *restrict db, const float *restrict D, size_t B, size_t out)
+{
+    for (size_t r = 0; r < B; r++) {
+        const float *restrict d = D + r * out;
+        size_t i = 0;
+        for (; i + 8 <= out; i += 8)
+            for (size_t j = 0; j < 8; j++)
+                db[i + j] += d[i + j];
+        for (; i < out; i++)
+            db[i] += d[i];
+    }
 }
 
 static tg_status linear_backward(tg_node *n)
@@ -59,9 +76,7 @@ static tg_status linear_backward(tg_node *n)
     if (W->grad) /* [out,in] += D^T, D stored [B,out], * x [B,in] */
         tg__gemm(1, 0, out, in, B, 1.0f, D, out, x->data, in, 1.0f, W->grad, in);
     if (b && b->grad)
-        for (size_t r = 0; r < B; r++)
-            for (size_t i = 0; i < out; i++)
-                b->grad[i] += D[r * out + i];
+        add_rows(b->grad, D, B, out);
     return TG_OK;
 }
 
