@@ -333,6 +333,46 @@ Test(optim, fused_loops_equal_the_plain_loops_bit_for_bit)
     }
 }
 
+/* A set large enough to be split between threads (100003 floats: several units of the
+ * split and a ragged end): two threads give the bits one thread gives, for SGD with
+ * momentum and for AdamW. */
+static void step_large(size_t threads, const tg_optim_config *cfg, float *out, size_t n)
+{
+    tg_params *ps = tg_params_new();
+    tg_optim *o;
+    tg_pcg32 r;
+    cr_assert(ps && tg_params_add(ps, "w", 1, (size_t[]){ n }), "%s", tg_last_error());
+    cr_assert_eq(tg_set_num_threads(threads), TG_OK, "%s", tg_last_error());
+    o = make(ps, cfg);
+    tg_pcg32_seed(&r, 77, 1);
+    random_data(ps, &r);
+    for (int k = 0; k < 4; k++) {
+        random_grad(ps, &r, 2.0f);
+        cr_assert_eq(tg_optim_step(o), TG_OK, "%s", tg_last_error());
+    }
+    memcpy(out, tg_params_data(ps), n * sizeof *out);
+    tg_optim_free(o);
+    tg_params_free(ps);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
+}
+
+Test(optim, two_threads_give_the_bits_of_one)
+{
+    enum { N = 100003 };
+    tg_optim_config cfgs[2];
+    float *one = malloc(N * sizeof *one), *two = malloc(N * sizeof *two);
+    cr_assert(one && two);
+    cfgs[0] = tg_optim_defaults(TG_SGD, 0.1), cfgs[0].momentum = 0.9;
+    cfgs[1] = tg_optim_defaults(TG_ADAMW, 3e-3);
+    for (size_t c = 0; c < 2; c++) {
+        step_large(1, &cfgs[c], one, N);
+        step_large(2, &cfgs[c], two, N);
+        cr_expect_arr_eq(one, two, N * sizeof *one, "config %zu", c);
+    }
+    free(one);
+    free(two);
+}
+
 /* ---- clipping ------------------------------------------------------------------------ */
 
 Test(optim, clipping_equals_tg_params_clip_grad_norm_then_the_step)
