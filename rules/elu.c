@@ -11,7 +11,10 @@ static double elu_slope(double x, double a) { return x > 0.0 ? 1.0 : a * exp(x);
 
 static inline int elu_kink(float x, const float *p) { return x == 0.0f && p[0] != 1.0f; }
 
-static tg_status elu_forward(tg_node *n) { return tg__vec_forward(n, tg__velu); }
+static tg_status elu_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__velu, tg__velu_both);
+}
 static tg_status elu_backward(tg_node *n) { return tg__vec_backward(n, tg__velu_grad, elu_kink); }
 
 const tg_rule tg__rule_elu = {

@@ -33,7 +33,10 @@ static const double TAYLOR[] = {
     -4.3102482988029016e-07, 1.4157556987729473e-07,
 };
 
-static tg_status gelu_forward(tg_node *n) { return tg__vec_forward(n, tg__vgelu); }
+static tg_status gelu_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vgelu, tg__vgelu_both);
+}
 static tg_status gelu_backward(tg_node *n) { return tg__vec_backward(n, tg__vgelu_grad, NULL); }
 
 const tg_rule tg__rule_gelu = {

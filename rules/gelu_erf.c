@@ -31,7 +31,10 @@ static const double TAYLOR[] = {
     -3.5459866461783865e-08,
 };
 
-static tg_status gelu_erf_forward(tg_node *n) { return tg__vec_forward(n, tg__vgelu_erf); }
+static tg_status gelu_erf_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vgelu_erf, tg__vgelu_erf_both);
+}
 
 static tg_status gelu_erf_backward(tg_node *n)
 {

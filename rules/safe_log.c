@@ -36,7 +36,10 @@ static double safe_log_slope(double x, double eps)
     return tg_local_sigmoid(x) / (tg_local_softplus(x) + eps);
 }
 
-static tg_status safe_log_forward(tg_node *n) { return tg__vec_forward(n, tg__vsafe_log); }
+static tg_status safe_log_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vsafe_log, tg__vsafe_log_both);
+}
 
 static tg_status safe_log_backward(tg_node *n)
 {

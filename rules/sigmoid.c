@@ -6,7 +6,10 @@
 #include <math.h>
 #include "elementwise.h"
 
-static tg_status sigmoid_forward(tg_node *n) { return tg__vec_forward(n, tg__vsigmoid); }
+static tg_status sigmoid_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vsigmoid, tg__vsigmoid_both);
+}
 
 static tg_status sigmoid_backward(tg_node *n)
 {

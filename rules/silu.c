@@ -15,7 +15,10 @@ static const double E0 = 0x1.1d25cf210482ep-2;
 /* Below this exp(x) is subnormal or nearly so. */
 static const double DEEP = -700.0;
 
-static tg_status silu_forward(tg_node *n) { return tg__vec_forward(n, tg__vsilu); }
+static tg_status silu_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vsilu, tg__vsilu_both);
+}
 static tg_status silu_backward(tg_node *n) { return tg__vec_backward(n, tg__vsilu_grad, NULL); }
 
 const tg_rule tg__rule_silu = {

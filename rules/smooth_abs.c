@@ -14,7 +14,10 @@ static double smooth_abs_slope(double x, double eps)
     return isinf(x) ? copysign(1.0, x) : x / hypot(x, sqrt(eps));
 }
 
-static tg_status smooth_abs_forward(tg_node *n) { return tg__vec_forward(n, tg__vsmooth_abs); }
+static tg_status smooth_abs_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vsmooth_abs, tg__vsmooth_abs_both);
+}
 
 static tg_status smooth_abs_backward(tg_node *n)
 {

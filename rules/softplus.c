@@ -5,7 +5,10 @@
 #include <math.h>
 #include "elementwise.h"
 
-static tg_status softplus_forward(tg_node *n) { return tg__vec_forward(n, tg__vsoftplus); }
+static tg_status softplus_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vsoftplus, tg__vsoftplus_both);
+}
 
 static tg_status softplus_backward(tg_node *n)
 {

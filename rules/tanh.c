@@ -5,7 +5,10 @@
 #include <math.h>
 #include "elementwise.h"
 
-static tg_status tanh_forward(tg_node *n) { return tg__vec_forward(n, tg__vtanh); }
+static tg_status tanh_forward(tg_node *n)
+{
+    return tg__vec_forward(n, tg__vtanh, tg__vtanh_both);
+}
 static tg_status tanh_backward(tg_node *n) { return tg__vec_backward(n, tg__vtanh_grad, NULL); }
 
 const tg_rule tg__rule_tanh = {

@@ -9,6 +9,10 @@
 #include "../src/kernels/vmath_core.h"
 #include "accuracy/accuracy.h"
 
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF   /* gy * d then the sum, as the kernels round them */
+#endif
+
 typedef struct {
     const char *name;
     tg__vm_map_fn map;
@@ -17,11 +21,12 @@ typedef struct {
     tg__vm_grad_isa_fn grad_isa;
     tg__vm_map_fn map_ref;
     tg__vm_grad_fn grad_ref;
+    tg__vm_both_isa_fn both_isa;
     float p; /* the rule's default parameter */
 } kernel;
 
 #define K(n, p) { #n, tg__v##n, tg__v##n##_grad, tg__v##n##_isa, tg__v##n##_grad_isa,     \
-                  tg__v##n##_ref, tg__v##n##_grad_ref, p }
+                  tg__v##n##_ref, tg__v##n##_grad_ref, tg__v##n##_both_isa, p }
 static const kernel kernels[] = {
     K(tanh, 0.0f),     K(sigmoid, 0.0f), K(softplus, 0.0f), K(silu, 0.0f),
     K(gelu, 0.0f),     K(gelu_erf, 0.0f), K(elu, 1.0f),     K(safe_log, 1e-6f),
@@ -159,7 +164,7 @@ static void expect_same(const kernel *k, const char *what, tg__vm_isa isa, const
 }
 
 /* n elements from x at offset off (lengths around the block size exercise the padded
- * tail), value and gradient, on one instruction set. */
+ * tail), value and gradient, and both from _both, on one instruction set. */
 static void compare_run(const kernel *k, tg__vm_isa isa, const float *x, const float *gy,
                         size_t n)
 {
@@ -172,6 +177,14 @@ static void compare_run(const kernel *k, tg__vm_isa isa, const float *x, const f
     k->grad_ref(x, gy, gxr, n, k->p);
     expect_same(k, "value", isa, x, y, yr, n);
     expect_same(k, "gradient", isa, x, gx, gxr, n);
+    /* value and derivative in one pass: the same value, and the derivative that gives
+     * the gradient's bits through the same float product and sum */
+    static float yb[N_IN], d[N_IN];
+    k->both_isa(isa, x, yb, d, n, k->p);
+    for (size_t i = 0; i < n; i++)
+        gx[i] = (0.25f * (float)i - 3.0f) + gy[i] * d[i];
+    expect_same(k, "value of _both", isa, x, yb, yr, n);
+    expect_same(k, "gradient from _both's derivative", isa, x, gx, gxr, n);
 }
 
 Test(vmath, every_isa_matches_the_scalar_loop_bit_for_bit)

@@ -7,6 +7,7 @@
 #define TAPEGRAD_ELEMENTWISE_H
 
 #include "internal.h"
+#include "../kernels/threads.h"
 #include "../kernels/vmath.h"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -98,23 +99,82 @@ TG__INLINE tg_status tg__map_backward(tg_node *n, tg__elem_fn df, tg__kink_fn ki
     return TG_OK;
 }
 
-/* y = f(x) by a whole-array kernel; p is the rule's first parameter (0 when it has none,
- * which those kernels ignore). */
-TG__INLINE tg_status tg__vec_forward(tg_node *n, tg__vm_map_fn f)
+/* ---- the smooth rules' whole-array kernels ------------------------------------------
+ * When the input will want a gradient, forward runs the kernel's _both variant: value
+ * and derivative in one pass (they share their exponential), the derivative kept in
+ * node->saved for backward, which is then gx += gy * d: the float product and sum the
+ * _grad kernel does, so the same bits, at the cost of one more array on the tape.
+ * Without a gradient (sampling, evaluation) forward computes the value alone.
+ *
+ * All three loops are split between the threads (tg_set_num_threads) in units of
+ * TG__VEC_GRAIN elements; each element's result does not depend on the unit it falls in,
+ * so the thread count does not change any bit. */
+#define TG__VEC_GRAIN 8192
+
+typedef struct {
+    tg__vm_map_fn map;     /* forward, value only */
+    tg__vm_both_fn both;   /* forward, value and derivative */
+    tg__vm_grad_fn grad;   /* backward from x */
+    const float *x, *gy, *saved;
+    float *y, *d, *gx;
+    float p;
+} tg__vec_job;
+
+/* gx[i] += gy[i] * d[i], blocked for GCC -O2 like the loops above */
+static inline void tg__vec_saved_grad(float *restrict gx, const float *restrict gy,
+                                      const float *restrict d, size_t len)
 {
-    f(n->in[0]->data, n->out->data, n->out->size, n->param[0]);
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF   /* a product then a sum, as the _grad kernels round them */
+#endif
+    size_t i = 0;
+    for (; TG__BLOCKED && i + TG__BLOCK <= len; i += TG__BLOCK)
+        for (size_t j = 0; j < TG__BLOCK; j++)
+            gx[i + j] += gy[i + j] * d[i + j];
+    for (; i < len; i++)
+        gx[i] += gy[i] * d[i];
+}
+
+static inline void tg__vec_range(size_t b, size_t e, void *ctx)
+{
+    const tg__vec_job *j = ctx;
+    if (j->saved)
+        tg__vec_saved_grad(j->gx + b, j->gy + b, j->saved + b, e - b);
+    else if (j->grad)
+        j->grad(j->x + b, j->gy + b, j->gx + b, e - b, j->p);
+    else if (j->d)
+        j->both(j->x + b, j->y + b, j->d + b, e - b, j->p);
+    else
+        j->map(j->x + b, j->y + b, e - b, j->p);
+}
+
+/* y = f(x) by a whole-array kernel, with f' kept for backward when x has a gradient; p
+ * is the rule's first parameter (0 when it has none, which those kernels ignore). When
+ * the tape cannot give memory for the derivative, backward computes it from x. */
+TG__INLINE tg_status tg__vec_forward(tg_node *n, tg__vm_map_fn f, tg__vm_both_fn both)
+{
+    const size_t len = n->out->size;
+    tg__vec_job j = { .map = f, .both = both, .x = n->in[0]->data, .y = n->out->data,
+                      .p = n->param[0] };
+    if (n->in[0]->grad && len > 0)
+        j.d = tg_node_scratch(n, len * sizeof(float));
+    n->saved = j.d;
+    tg__parallel_for(len, TG__VEC_GRAIN, tg__vec_range, &j);
     return TG_OK;
 }
 
-/* gx += gy * f'(x) by a whole-array kernel, and the kinks counted as tg__map_backward
- * does when kink is non-NULL. */
+/* gx += gy * f'(x), from the derivative forward kept or by the whole-array kernel df,
+ * and the kinks counted as tg__map_backward does when kink is non-NULL. */
 TG__INLINE tg_status tg__vec_backward(tg_node *n, tg__vm_grad_fn df, tg__kink_fn kink)
 {
     const float *x = n->in[0]->data;
     const float *p = n->param;
     const size_t len = n->out->size;
-    if (n->in[0]->grad)
-        df(x, n->out->grad, n->in[0]->grad, len, p[0]);
+    if (n->in[0]->grad) {
+        tg__vec_job j = { .grad = df, .x = x, .gy = n->out->grad, .saved = n->saved,
+                          .gx = n->in[0]->grad, .p = p[0] };
+        tg__parallel_for(len, TG__VEC_GRAIN, tg__vec_range, &j);
+    }
     if (kink)
         n->kinks += tg__count_kinks(x, p, len, kink);
     return TG_OK;

@@ -5,6 +5,10 @@
  * Every kernel has one signature, so that tables of them are possible:
  *   tg__vNAME(x, y, n, p)            y[i] = f(x[i])
  *   tg__vNAME_grad(x, gy, gx, n, p)  gx[i] += gy[i] * f'(x[i])   (float product and sum)
+ *   tg__vNAME_both(x, y, d, n, p)    y[i] = f(x[i]) and d[i] = f'(x[i]) in one pass
+ * _both is what a rule's forward runs when a gradient will be wanted: the value and the
+ * derivative share their exponential, and backward is then gx += gy * d, the same
+ * float product and sum as _grad's, so the same bits.
  * p is the rule's parameter (elu's alpha, safe_log's and smooth_abs's eps); the other
  * kernels ignore it. The arrays must not overlap.
  *
@@ -28,9 +32,12 @@ const char *tg__vm_isa_name(tg__vm_isa isa);
 
 typedef void (*tg__vm_map_fn)(const float *x, float *y, size_t n, float p);
 typedef void (*tg__vm_grad_fn)(const float *x, const float *gy, float *gx, size_t n, float p);
+typedef void (*tg__vm_both_fn)(const float *x, float *y, float *d, size_t n, float p);
 typedef void (*tg__vm_map_isa_fn)(tg__vm_isa isa, const float *x, float *y, size_t n, float p);
 typedef void (*tg__vm_grad_isa_fn)(tg__vm_isa isa, const float *x, const float *gy, float *gx,
                                    size_t n, float p);
+typedef void (*tg__vm_both_isa_fn)(tg__vm_isa isa, const float *x, float *y, float *d, size_t n,
+                                   float p);
 
 /* Per kernel: the dispatched pair, the same on a chosen instruction set (an unavailable
  * one runs the baseline), and the plain scalar loops the vector code must match. */
@@ -39,6 +46,9 @@ typedef void (*tg__vm_grad_isa_fn)(tg__vm_isa isa, const float *x, const float *
     void tg__v##name##_grad(const float *x, const float *gy, float *gx, size_t n, float p); \
     void tg__v##name##_isa(tg__vm_isa isa, const float *x, float *y, size_t n, float p);   \
     void tg__v##name##_grad_isa(tg__vm_isa isa, const float *x, const float *gy, float *gx, \
+                                size_t n, float p);                                        \
+    void tg__v##name##_both(const float *x, float *y, float *d, size_t n, float p);        \
+    void tg__v##name##_both_isa(tg__vm_isa isa, const float *x, float *y, float *d,        \
                                 size_t n, float p);                                        \
     void tg__v##name##_ref(const float *x, float *y, size_t n, float p);                   \
     void tg__v##name##_grad_ref(const float *x, const float *gy, float *gx, size_t n, float p)

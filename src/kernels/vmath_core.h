@@ -245,6 +245,32 @@ TG__VM_INLINE void tg__vm_grad(tg__vm_elem df, const float *x, const float *gy, 
     }
 }
 
+/* Value and derivative in one pass; the element functions are inlined side by side, so
+ * the compiler computes what they share (the exponential) once. */
+TG__VM_INLINE void tg__vm_both_block(tg__vm_elem f, tg__vm_elem df, const float *restrict x,
+                                     float *restrict y, float *restrict d, double p)
+{
+    for (size_t j = 0; j < TG__VM_BLOCK; j++) {
+        y[j] = f(x[j], p);
+        d[j] = df(x[j], p);
+    }
+}
+
+TG__VM_INLINE void tg__vm_both(tg__vm_elem f, tg__vm_elem df, const float *x, float *y,
+                               float *d, size_t n, double p)
+{
+    size_t i = 0;
+    for (; n - i >= TG__VM_BLOCK; i += TG__VM_BLOCK)
+        tg__vm_both_block(f, df, x + i, y + i, d + i, p);
+    if (i < n) {
+        float xb[TG__VM_BLOCK] = { 0 }, yb[TG__VM_BLOCK], db[TG__VM_BLOCK];
+        memcpy(xb, x + i, (n - i) * sizeof *x);
+        tg__vm_both_block(f, df, xb, yb, db, p);
+        memcpy(y + i, yb, (n - i) * sizeof *y);
+        memcpy(d + i, db, (n - i) * sizeof *d);
+    }
+}
+
 /* The plain reference loops: one element at a time. The empty asm is a compiler
  * barrier that keeps these loops scalar, so that the test comparing them with the
  * vector kernels compares two different code paths. */
@@ -276,14 +302,19 @@ TG__VM_INLINE void tg__vm_grad_scalar(tg__vm_elem df, const float *x, const floa
  * x86 with gcc or clang the drivers are compiled three times, with target attributes
  * (no -march needed), and each call picks the widest the CPU runs. */
 #define TG__VM_VARIANT(name, value, deriv, isa, attr)                                      \
-    attr static void name##_map_##isa(const float *x, float *y, size_t n, float p)        \
+    attr static void name##_map_##isa(const float *x, float *y, size_t n, float p)         \
     {                                                                                      \
         tg__vm_map(value, x, y, n, p);                                                     \
     }                                                                                      \
-    attr static void name##_grad_##isa(const float *x, const float *gy, float *gx,        \
+    attr static void name##_grad_##isa(const float *x, const float *gy, float *gx,         \
                                        size_t n, float p)                                  \
     {                                                                                      \
         tg__vm_grad(deriv, x, gy, gx, n, p);                                               \
+    }                                                                                      \
+    attr static void name##_both_##isa(const float *x, float *y, float *d, size_t n,       \
+                                       float p)                                            \
+    {                                                                                      \
+        tg__vm_both(value, deriv, x, y, d, n, p);                                          \
     }
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -297,7 +328,10 @@ TG__VM_INLINE void tg__vm_grad_scalar(tg__vm_elem df, const float *x, const floa
                                                              name##_map_avx512 };          \
     static const tg__vm_grad_fn name##_grads[TG__VM_N_ISA] = { name##_grad_base,           \
                                                                name##_grad_avx2,           \
-                                                               name##_grad_avx512 };
+                                                               name##_grad_avx512 };       \
+    static const tg__vm_both_fn name##_boths[TG__VM_N_ISA] = { name##_both_base,           \
+                                                               name##_both_avx2,           \
+                                                               name##_both_avx512 };
 #else
 #define TG__VM_VARIANTS(name, value, deriv)                                                \
     TG__VM_VARIANT(name, value, deriv, base, )                                             \
@@ -306,16 +340,19 @@ TG__VM_INLINE void tg__vm_grad_scalar(tg__vm_elem df, const float *x, const floa
                                                              name##_map_base };            \
     static const tg__vm_grad_fn name##_grads[TG__VM_N_ISA] = { name##_grad_base,           \
                                                                name##_grad_base,           \
-                                                               name##_grad_base };
+                                                               name##_grad_base };         \
+    static const tg__vm_both_fn name##_boths[TG__VM_N_ISA] = { name##_both_base,           \
+                                                               name##_both_base,           \
+                                                               name##_both_base };
 #endif
 
 #define TG__VM_DEFINE(name, value, deriv)                                                  \
     TG__VM_VARIANTS(name, value, deriv)                                                    \
-    void tg__v##name##_isa(tg__vm_isa isa, const float *x, float *y, size_t n, float p)   \
+    void tg__v##name##_isa(tg__vm_isa isa, const float *x, float *y, size_t n, float p)    \
     {                                                                                      \
         name##_maps[tg__vm_isa_available(isa) ? isa : TG__VM_BASE](x, y, n, p);            \
     }                                                                                      \
-    void tg__v##name##_grad_isa(tg__vm_isa isa, const float *x, const float *gy,          \
+    void tg__v##name##_grad_isa(tg__vm_isa isa, const float *x, const float *gy,           \
                                 float *gx, size_t n, float p)                              \
     {                                                                                      \
         name##_grads[tg__vm_isa_available(isa) ? isa : TG__VM_BASE](x, gy, gx, n, p);      \
@@ -327,6 +364,15 @@ TG__VM_INLINE void tg__vm_grad_scalar(tg__vm_elem df, const float *x, const floa
     void tg__v##name##_grad(const float *x, const float *gy, float *gx, size_t n, float p) \
     {                                                                                      \
         name##_grads[tg__vm_isa_best()](x, gy, gx, n, p);                                  \
+    }                                                                                      \
+    void tg__v##name##_both_isa(tg__vm_isa isa, const float *x, float *y, float *d,        \
+                                size_t n, float p)                                         \
+    {                                                                                      \
+        name##_boths[tg__vm_isa_available(isa) ? isa : TG__VM_BASE](x, y, d, n, p);        \
+    }                                                                                      \
+    void tg__v##name##_both(const float *x, float *y, float *d, size_t n, float p)         \
+    {                                                                                      \
+        name##_boths[tg__vm_isa_best()](x, y, d, n, p);                                    \
     }                                                                                      \
     void tg__v##name##_ref(const float *x, float *y, size_t n, float p)                    \
     {                                                                                      \
