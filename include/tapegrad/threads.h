@@ -3,9 +3,17 @@
  * One process-wide setting (with the rule registry, the library's only process-wide
  * state). The default is 1: every kernel runs on the calling thread and no thread is
  * created. Setting n > 1 creates a persistent pool of n - 1 worker threads at once (never
- * per call); the calling thread of a kernel is the n-th. Large matrix products are then
- * split over the pool by blocks of the output, so every element is computed by the same
- * arithmetic as on one thread: results are bit-identical whatever the setting. When
+ * per call); the calling thread of a kernel is the n-th. Large matrix products (by
+ * blocks of the output), the smooth activations' kernels (tanh, sigmoid, softplus, silu,
+ * gelu, gelu_erf, elu, safe_log, smooth_abs: forward and backward, by runs of elements)
+ * and the optimizers' updates (by runs of parameters) are then split over the pool, and
+ * every element is computed by the same arithmetic as on one thread: results are
+ * bit-identical whatever the setting. The cheap elementwise rules (relu, add, scale, ...)
+ * and the reductions stay on the calling thread: they run at memory speed, and a
+ * reduction split between threads would change its summation order. Idle workers spin
+ * for up to 0.3 ms after each split kernel before they sleep (a sleeping worker wakes too
+ * late for the next product of a step), so a program with 2 threads set uses up to 2
+ * processors while it trains. When
  * tapegrad uses OpenBLAS, the setting is passed on to it (openblas_set_num_threads);
  * the products OpenBLAS computes do change with its thread count, within rounding.
  *

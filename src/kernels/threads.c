@@ -8,9 +8,13 @@
  * A region is cut into a few chunks per thread that the caller and the workers take
  * from a shared counter, so the caller never idles behind a worker the system has not
  * scheduled: it takes the chunks itself, and waits only for workers already inside.
- * Workers spin for a few microseconds after a job (products come in quick succession,
- * and waking a sleeping thread costs tens of microseconds), then sleep on a condition
- * variable. */
+ * Workers spin for TG__SPIN_NS after a job, then sleep on a condition variable. The
+ * regions of a training step (its products, the activation kernels, the optimizer) come
+ * tens to hundreds of microseconds apart, and a sleeping worker woken through the
+ * kernel arrives too late to take a chunk of a product that lasts 20-100 us: with a 20 us
+ * spin, two threads made bench_train's steps slower than one. The price is CPU time: an
+ * idle worker burns up to TG__SPIN_NS after the last region before it sleeps (OpenMP
+ * runtimes spin by default for the same reason). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -22,8 +26,10 @@
 #include "gemm.h"
 #include "threads.h"
 
-/* How long a waiting thread spins before it sleeps, in nanoseconds. */
-#define TG__SPIN_NS 20000
+/* How long a waiting thread spins before it sleeps, in nanoseconds. bench_train, two
+ * threads against one on this project's 2-core machine: 1.63x on the 784-256-256-10 and
+ * diffusion-predictor steps with 300 us, 0.77-0.79x with 20 us. */
+#define TG__SPIN_NS 300000
 /* Chunks per thread a region is cut into, so that a thread the system delays does not
  * hold the others up: whoever is free takes the next chunk. */
 #define TG__CHUNKS_PER_THREAD 4
