@@ -608,6 +608,19 @@ static int check_chain(chain *c, torch_side *t, int id, outcome *o)
     return 1;
 }
 
+/* Before each side's repetition: time for the other side's idle threads to stop
+ * spinning and sleep (OpenMP's in the PyTorch process, the pool's here; both spin a while
+ * after a parallel region, and a spinning thread on the second core would take it from
+ * the side being timed). */
+#define SETTLE_NS 20000000L
+
+static void settle(void)
+{
+    struct timespec d = { 0, SETTLE_NS };
+    while (nanosleep(&d, &d) != 0 && errno == EINTR)
+        ;
+}
+
 /* Warm-up and repetitions in turn on both sides. */
 static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, outcome *o)
 {
@@ -619,8 +632,11 @@ static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, o
         return 0;
     for (int r = 0; r < reps; r++) {
         const size_t a0 = atomic_load(&n_allocs);
+        settle();
         a[r] = repetition(step, ctx, steps, &ac[r]);
         o->allocs += atomic_load(&n_allocs) - a0;
+        if (t->have)
+            settle();
         if (t->have && (!torch_ask(t, line, sizeof line, "rep", "rep", id) ||
                         sscanf(line, "rep %lf %lf", &b[r], &bc[r]) != 2))
             return 0;
