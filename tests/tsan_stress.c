@@ -4,7 +4,9 @@
  * enumerates the registry, all at once. Besides TSan's verdict it checks that every
  * trainer ends with exactly the loss a lone run gives (threads do not disturb each
  * other's numbers), that every registration succeeds and is found, and that each
- * thread's last error message stays its own.
+ * thread's last error message stays its own. Then two trainers run on the thread pool
+ * (products, activation kernels and optimizer updates split) while the thread count
+ * changes, and must end with the bits of one thread.
  *
  *     tsan_stress [steps]       (default 600) */
 #define _POSIX_C_SOURCE 200809L
@@ -201,6 +203,96 @@ static void *read_registry(void *arg)
     return NULL;
 }
 
+/* ---- the thread pool: split kernels, while the setting changes --------------------
+ * Two user threads train a 64-256-256-1 silu MLP with AdamW on batches of 128, each on
+ * its own tape and parameter set: products, activation kernels and optimizer updates all
+ * large enough to be split over the pool. Meanwhile main changes the thread count
+ * between 2 and 3. Each run must end with the bits of the same run on one thread. */
+
+enum { POOL_STEPS = 12, POOL_TRAINERS = 2 };
+
+typedef struct {
+    unsigned id;
+    float final_loss;
+    int failed;
+} pool_trainer;
+
+static void *train_pooled(void *arg)
+{
+    pool_trainer *pt = arg;
+    const size_t sizes[4] = { 64, 256, 256, 1 }, xs[2] = { 128, 64 }, ys[2] = { 128, 1 };
+    tg_params *ps = tg_params_new();
+    tg_tape *t = tg_tape_new();
+    tg_optim *o = NULL;
+    tg_mlp mlp;
+    tg_pcg32 rng;
+    tg_pcg32_seed(&rng, 900 + pt->id, 5);
+    if (ps && t &&
+        tg_mlp_init(&mlp, ps, "m", sizes, 4, tg_rule_find("silu"), NULL, &rng) == TG_OK) {
+        const tg_optim_config c = tg_optim_defaults(TG_ADAMW, 1e-3);
+        o = tg_optim_new(ps, &c);
+    }
+    pt->failed = !o;
+    for (int s = 0; s < POOL_STEPS && !pt->failed; s++) {
+        tg_tensor *x = tg_tape_const(t, 2, xs), *y = tg_tape_const(t, 2, ys), *loss = NULL;
+        if (x && y) {
+            tg_normal_fill(&rng, x->data, x->size);
+            tg_normal_fill(&rng, y->data, y->size);
+            loss = tg_mse_loss(t, tg_mlp_forward(t, &mlp, x), y);
+        }
+        if (!loss || tg_backward(t, loss, NULL) != TG_OK || tg_optim_step(o) != TG_OK) {
+            fprintf(stderr, "pooled trainer %u: %s\n", pt->id, tg_last_error());
+            pt->failed = 1;
+            break;
+        }
+        pt->final_loss = loss->data[0];
+        tg_params_zero_grad(ps);
+        tg_tape_reset(t);
+    }
+    tg_optim_free(o);
+    tg_tape_free(t);
+    tg_params_free(ps);
+    return NULL;
+}
+
+static int pool_phase(void)
+{
+    pool_trainer alone[POOL_TRAINERS], tr[POOL_TRAINERS];
+    pthread_t tt[POOL_TRAINERS];
+    int failed = 0;
+    for (unsigned i = 0; i < POOL_TRAINERS; i++) {   /* the reference, one thread */
+        alone[i] = (pool_trainer){ .id = i };
+        train_pooled(&alone[i]);
+        failed |= alone[i].failed;
+    }
+    if (failed || tg_set_num_threads(2) != TG_OK)
+        return 1;
+    for (unsigned i = 0; i < POOL_TRAINERS; i++) {
+        tr[i] = (pool_trainer){ .id = i };
+        if (pthread_create(&tt[i], NULL, train_pooled, &tr[i]) != 0)
+            return 1;
+    }
+    for (int k = 0; k < 6; k++)   /* the pool replaced under the trainers' feet */
+        if (tg_set_num_threads(k % 2 ? 2 : 3) != TG_OK) {
+            fprintf(stderr, "tg_set_num_threads: %s\n", tg_last_error());
+            failed = 1;
+        }
+    for (unsigned i = 0; i < POOL_TRAINERS; i++) {
+        pthread_join(tt[i], NULL);
+        failed |= tr[i].failed;
+        if (tr[i].final_loss != alone[i].final_loss) {
+            fprintf(stderr, "pooled trainer %u: loss %.9g on one thread, %.9g on the pool\n",
+                    i, (double)alone[i].final_loss, (double)tr[i].final_loss);
+            failed = 1;
+        }
+        printf("pooled trainer %u: final loss %.6f\n", i, (double)tr[i].final_loss);
+    }
+    failed |= tg_set_num_threads(1) != TG_OK;
+    printf("tsan_stress: %d pooled trainers x %d steps while the thread count changed: %s\n",
+           POOL_TRAINERS, POOL_STEPS, failed ? "FAILED" : "ok");
+    return failed;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -263,5 +355,6 @@ int main(int argc, char **argv)
     }
     printf("tsan_stress: %d trainers x %d steps, %d rules registered concurrently: %s\n",
            TRAINERS, steps, REGISTRARS * PER_REGISTRAR, failed ? "FAILED" : "ok");
+    failed |= pool_phase();
     return failed;
 }
