@@ -90,12 +90,15 @@ TG__TARGET static void tile(size_t m, size_t n, size_t kc, const float *a, size_
 TG__TARGET TG__INLINE void transpose8(const float *src, size_t ld, float *dst, size_t ldd)
 {
     __m256 r[8], t[8];
+    TG__UNROLL
     for (int i = 0; i < 8; i++)
         r[i] = _mm256_loadu_ps(src + i * ld);
+    TG__UNROLL
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
     }
+    TG__UNROLL
     for (int i = 0; i < 8; i += 4) {
         r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
         r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
@@ -104,6 +107,7 @@ TG__TARGET TG__INLINE void transpose8(const float *src, size_t ld, float *dst, s
     }
     /* r[c] (c < 4) holds column c of rows 0-3 (low half) and column c + 4 of rows 0-3
      * (high half); r[c + 4] the same for rows 4-7 */
+    TG__UNROLL
     for (int i = 0; i < 4; i++) {
         _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
         _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
@@ -240,6 +244,7 @@ TG__TARGET static void dot(size_t m, size_t n, size_t K, const float *a, size_t 
 const tg__gemm_kernels tg__gemm_kernels_avx2 = {
     .mr = MR, .nr = NR, .kc = KC, .mc = MC, .tile = tile, .pack_bt = pack_bt,
     .dot = dot, .dot_mr = DOT_MR, .dot_nr = DOT_NR,
+    .dot_cols = 12, .dot_rows = 0, .dot_long_k = 0,
 };
 
 #else

@@ -99,32 +99,38 @@ TG__TARGET static void tile(size_t m, size_t n, size_t kc, const float *a, size_
 }
 
 /* Transposed B into the tile kernel's layout. Full panels: 16 x 16 blocks of B
- * transposed in registers; the rest row by row. */
+ * transposed in registers (TG__UNROLL keeps r[] and t[] there); the rest row by row. */
 TG__TARGET TG__INLINE void transpose16(const float *src, size_t ld, float *dst, size_t ldd)
 {
     __m512 r[16], t[16];
+    TG__UNROLL
     for (int i = 0; i < 16; i++)
         r[i] = _mm512_loadu_ps(src + i * ld);
+    TG__UNROLL
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+    TG__UNROLL
     for (int i = 0; i < 16; i += 4) {
         r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
         r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
         r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
         r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
     }
+    TG__UNROLL
     for (int i = 0; i < 4; i++) {
         t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
         t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
         t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
         t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
     }
+    TG__UNROLL
     for (int i = 0; i < 8; i++) {
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
     }
+    TG__UNROLL
     for (int i = 0; i < 16; i++)
         _mm512_storeu_ps(dst + i * ldd, r[i]);
 }
@@ -278,6 +284,7 @@ TG__TARGET static void dot(size_t m, size_t n, size_t K, const float *a, size_t 
 const tg__gemm_kernels tg__gemm_kernels_avx512 = {
     .mr = MR, .nr = NR, .kc = KC, .mc = MC, .tile = tile, .pack_bt = pack_bt,
     .dot = dot, .dot_mr = DOT_MR, .dot_nr = DOT_NR,
+    .dot_cols = 16, .dot_rows = 8, .dot_long_k = 256,
 };
 
 #else

@@ -24,12 +24,22 @@
 #define TG__GEMM_PARALLEL_FLOPS (1u << 21)
 /* A B^T goes to the dot kernel (when the set has one) when it has one or two columns
  * (a layer with one or two outputs: the tile kernel would leave its vectors nearly
- * empty), or at least TG__GEMM_DOT_K terms and either at most TG__GEMM_DOT_ROWS rows or
- * at most TG__GEMM_DOT_COLS columns. Otherwise packing B^T pays back. (Measured on
- * the workloads' shapes and their neighbours, each way: bench/README.md.) */
+ * empty), or at least TG__GEMM_DOT_K terms and few columns, few rows, or (up to
+ * TG__GEMM_DOT_ROWS rows) many terms, as the set's thresholds say (gemm_isa.h).
+ * Otherwise packing B^T pays back. (Measured on the workloads' shapes and their
+ * neighbours, each way: bench/README.md.) */
 #define TG__GEMM_DOT_ROWS 64
-#define TG__GEMM_DOT_COLS 16
 #define TG__GEMM_DOT_K 64
+
+static int use_dot(const tg__gemm_kernels *k, size_t M, size_t N, size_t K)
+{
+    if (N <= 2)
+        return 1;
+    if (K < TG__GEMM_DOT_K)
+        return 0;
+    return N <= k->dot_cols || M <= k->dot_rows ||
+           (k->dot_long_k && M <= TG__GEMM_DOT_ROWS && K >= k->dot_long_k);
+}
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -163,9 +173,7 @@ void tg__gemm_blocked(tg__gemm_path p, int ta, int tb, size_t M, size_t N, size_
     g = (job){ .k = kernels_of(p), .ta = ta != 0, .tb = tb != 0, .M = M, .N = N, .K = K,
                .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .lda = lda, .ldb = ldb,
                .ldc = ldc };
-    g.dot = g.k->dot && !g.ta && g.tb &&
-            (N <= 2 ||
-             (K >= TG__GEMM_DOT_K && (M <= TG__GEMM_DOT_ROWS || N <= TG__GEMM_DOT_COLS)));
+    g.dot = g.k->dot && !g.ta && g.tb && use_dot(g.k, M, N, K);
     g.swap = g.ta && !g.tb && N <= g.k->nr / 4 && M >= 2 * N;
     rows = g.dot ? g.k->dot_mr : g.swap ? g.k->nr : g.k->mr;
     cols = g.dot ? g.k->dot_nr : g.swap ? g.k->mr : g.k->nr;

@@ -24,6 +24,18 @@ typedef void (*tg__gemm_tile_fn)(size_t m, size_t n, size_t kc, const float *a, 
                                  size_t csa, const float *b, size_t rsb, float alpha,
                                  float beta, float *c, size_t ldc);
 
+/* Before a loop over an array of vector registers (the transposes of pack_bt): unrolled,
+ * the array lives in registers. GCC -O2 does not unroll such loops by itself and kept
+ * the arrays in memory, which made packing a 64 x 64 B^T cost 0.66 us, a quarter of the
+ * product 65x64x64. */
+#if defined(__clang__)
+#define TG__UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TG__UNROLL _Pragma("GCC unroll 16")
+#else
+#define TG__UNROLL
+#endif
+
 /* dst[k * nr + j] = b[j * ldb + k] for j < n <= nr, k < kc: a transposed B as the tile
  * kernel reads it (columns j >= n of dst are left as they are: the kernel masks them). */
 typedef void (*tg__gemm_pack_fn)(size_t kc, size_t n, const float *b, size_t ldb, float *dst);
@@ -42,6 +54,11 @@ typedef struct {
     tg__gemm_pack_fn pack_bt;
     tg__gemm_dot_fn dot; /* NULL: products A B^T also use tile */
     size_t dot_mr, dot_nr;
+    /* When A B^T takes the dot kernel rather than packing B^T for the tile kernel (with
+     * N <= 2 it always does): with K >= 64 and at most dot_cols columns or at most
+     * dot_rows rows, or at most 64 rows and K >= dot_long_k (0: never). Measured per
+     * set (bench/README.md): the AVX2 dot kernel loses to packing on most shapes. */
+    size_t dot_cols, dot_rows, dot_long_k;
 } tg__gemm_kernels;
 
 /* The largest kc * nr of any set: the size of the stack buffer a packed B takes; and

@@ -50,4 +50,5 @@ static void pack_bt(size_t kc, size_t n, const float *b, size_t ldb, float *dst)
 const tg__gemm_kernels tg__gemm_kernels_portable = {
     .mr = MR, .nr = NR, .kc = KC, .mc = MC, .tile = tile, .pack_bt = pack_bt,
     .dot = NULL, .dot_mr = 0, .dot_nr = 0,
+    .dot_cols = 0, .dot_rows = 0, .dot_long_k = 0,
 };
