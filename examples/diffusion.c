@@ -11,15 +11,14 @@
  * from a fixed stream); samples.csv and the plot are in the data's own coordinates.
  * Every random draw comes from PCG32 streams of --seed, so a run is deterministic, and a
  * checkpoint holds everything a resumed run needs to continue bit for bit. */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <tapegrad.h>
+#include "cli.h"
 #include "svg_plot.h"
 
 enum { DIM = 2, EMB = 32, MAX_SAMPLES = 1000000 };
@@ -311,37 +310,6 @@ static void usage(FILE *f)
         "  --help                        this text\n");
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    if (!s || *s == '-' || *s == '\0')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    if (!s || *s == '\0')
-        return -1;
-    *out = strtod(s, &end);
-    return (*end || !(*out >= lo && *out <= hi)) ? -1 : 0;
-}
-
-static int pick(const char *s, const char *const *names, int n)
-{
-    for (int i = 0; s && i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 /* 0 on success, 1 for --help, -1 with a message for a bad option. */
 static int parse(int argc, char **argv, options *o)
 {
@@ -351,42 +319,41 @@ static int parse(int argc, char **argv, options *o)
                     .ema_decay = 0.995, .out = "." };
     for (int i = 1; i < argc; i += 2) {   /* every option but --help takes one value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t u = 0;
         int k = 0, bad = 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return 1;
         if (strcmp(a, "--data") == 0)
-            bad = (k = pick(v, DATASETS, 3)) < 0, o->data = (dataset)k;
+            bad = (k = ex_parse_choice(v, DATASETS, 3)) < 0, o->data = (dataset)k;
         else if (strcmp(a, "--schedule") == 0)
-            bad = (o->cosine = pick(v, schedules, 2)) < 0;
+            bad = (o->cosine = ex_parse_choice(v, schedules, 2)) < 0;
         else if (strcmp(a, "--sampler") == 0)
-            bad = (o->ddim = pick(v, samplers, 2)) < 0;
+            bad = (o->ddim = ex_parse_choice(v, samplers, 2)) < 0;
         else if (strcmp(a, "--seed") == 0)
-            bad = parse_u64(v, 0, UINT64_MAX, &o->seed);
+            bad = ex_parse_u64(v, 0, UINT64_MAX, &o->seed);
         else if (strcmp(a, "--train-steps") == 0)
-            bad = parse_u64(v, 0, UINT32_MAX, &o->train_steps);
+            bad = ex_parse_u64(v, 0, UINT32_MAX, &o->train_steps);
         else if (strcmp(a, "--save-every") == 0)
-            bad = parse_u64(v, 1, UINT32_MAX, &o->save_every);
+            bad = ex_parse_u64(v, 1, UINT32_MAX, &o->save_every);
         else if (strcmp(a, "--stop-after") == 0)
-            bad = parse_u64(v, 1, UINT32_MAX, &o->stop_after);
+            bad = ex_parse_u64(v, 1, UINT32_MAX, &o->stop_after);
         else if (strcmp(a, "--batch") == 0)
-            bad = parse_u64(v, 1, 65536, &u), o->batch = u;
+            bad = ex_parse_size(v, 1, 65536, &o->batch);
         else if (strcmp(a, "--hidden") == 0)
-            bad = parse_u64(v, 1, 4096, &u), o->hidden = u;
+            bad = ex_parse_size(v, 1, 4096, &o->hidden);
         else if (strcmp(a, "--threads") == 0)
-            bad = parse_u64(v, 0, 256, &u), o->threads = u;
+            bad = ex_parse_size(v, 0, 256, &o->threads);
         else if (strcmp(a, "--T") == 0)
-            bad = parse_u64(v, 1, 100000, &u), o->T = u;
+            bad = ex_parse_size(v, 1, 100000, &o->T);
         else if (strcmp(a, "--sample-steps") == 0)
-            bad = parse_u64(v, 1, 100000, &u), o->sample_steps = u;
+            bad = ex_parse_size(v, 1, 100000, &o->sample_steps);
         else if (strcmp(a, "--samples") == 0)
-            bad = parse_u64(v, 2, MAX_SAMPLES, &u), o->samples = u;
+            bad = ex_parse_size(v, 2, MAX_SAMPLES, &o->samples);
         else if (strcmp(a, "--lr") == 0)
-            bad = parse_double(v, 0.0, 1.0, &o->lr);
+            bad = ex_parse_double(v, 0.0, 1.0, &o->lr);
         else if (strcmp(a, "--ema-decay") == 0)
-            bad = parse_double(v, 0.0, 1.0, &o->ema_decay);
+            bad = ex_parse_double(v, 0.0, 1.0, &o->ema_decay);
         else if (strcmp(a, "--eta") == 0)
-            bad = parse_double(v, 0.0, 10.0, &o->eta);
+            bad = ex_parse_double(v, 0.0, 10.0, &o->eta);
         else if (strcmp(a, "--out") == 0)
             bad = !(o->out = v);
         else if (strcmp(a, "--save") == 0)
@@ -398,8 +365,7 @@ static int parse(int argc, char **argv, options *o)
             return -1;
         }
         if (bad) {
-            fprintf(stderr, "diffusion: bad or missing value for %s%s%s\n", a, v ? ": " : "",
-                    v ? v : "");
+            ex_bad_value("diffusion", a, v);
             return -1;
         }
     }
@@ -412,13 +378,6 @@ static int parse(int argc, char **argv, options *o)
 }
 
 /* ---- main -------------------------------------------------------------------------- */
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int fail(const char *what, tg_status s)
 {
     fprintf(stderr, "diffusion: %s: %s (%s)\n", what, tg_last_error(), tg_strerror(s));
@@ -525,7 +484,7 @@ int main(int argc, char **argv)
     trainer tr;
     tg_ddpm_schedule sched = { 0 };
     tg_tape *tape = NULL;
-    double *loss_log = NULL, t0 = seconds(), t_train;
+    double *loss_log = NULL, t0 = ex_seconds(), t_train;
     uint64_t first = 0;
     float *samples = NULL;
     tg_status s;
@@ -556,7 +515,7 @@ int main(int argc, char **argv)
            (unsigned long long)o.train_steps);
     fflush(stdout);   /* before the progress lines on stderr */
     s = run(&o, tape, &m, &tr, &sched, &loss_log, &first);
-    t_train = seconds() - t0;
+    t_train = ex_seconds() - t0;
     if (s != TG_OK) {
         rc = fail("training", s);
     } else if (o.stop_after && tr.step < o.train_steps) {
@@ -583,7 +542,7 @@ int main(int argc, char **argv)
             tg_pcg32_seed(&rng, o.seed, STREAM_EVAL);
             printf("sampled %zu points with %s (%zu steps) in %.1f s\n", o.samples,
                    o.ddim ? "DDIM" : "DDPM", o.ddim ? o.sample_steps : o.T,
-                   seconds() - t0 - t_train);
+                   ex_seconds() - t0 - t_train);
             if (report_quality(&o, samples) != TG_OK)
                 rc = fail("energy distance", tg_last_status());
             if (data) {
@@ -602,7 +561,7 @@ int main(int argc, char **argv)
                                                    tr.step - first) != 0)
                 rc = 1, fprintf(stderr, "diffusion: cannot write %s\n", out_path(&o, "loss.svg"));
             printf("wrote %s/samples.csv, samples.svg, loss.svg; total %.1f s\n", o.out,
-                   seconds() - t0);
+                   ex_seconds() - t0);
         }
     }
     free(samples);

@@ -13,14 +13,13 @@
  * were tuned by running it; README.md ("Training a model") lists the runs. A run is
  * deterministic given --seed; the built-in matrix kernel gives the same numbers on any
  * --threads (with OpenBLAS, the sums' order follows its thread count). */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <tapegrad.h>
+#include "cli.h"
 
 enum { PIXELS = 28 * 28, CLASSES = 10, EVAL_CHUNK = 1000 };
 
@@ -237,28 +236,6 @@ static void usage(FILE *f)
         "  --help            this text\n");
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end;
-    if (!s || *s == '-' || *s == '\0')
-        return -1;
-    errno = 0;
-    const unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    if (!s || *s == '\0')
-        return -1;
-    *out = strtod(s, &end);
-    return (*end || !(*out >= lo && *out <= hi)) ? -1 : 0;
-}
-
 /* 0 on success, 1 for --help, -1 after a message for a bad option. */
 static int parse(int argc, char **argv, options *o)
 {
@@ -273,32 +250,31 @@ static int parse(int argc, char **argv, options *o)
         if (strcmp(a, "--data") == 0)
             bad = !(o->data = v);
         else if (strcmp(a, "--epochs") == 0)
-            bad = parse_u64(v, 1, 10000, &o->epochs);
+            bad = ex_parse_u64(v, 1, 10000, &o->epochs);
         else if (strcmp(a, "--seed") == 0)
-            bad = parse_u64(v, 0, UINT64_MAX, &o->seed);
+            bad = ex_parse_u64(v, 0, UINT64_MAX, &o->seed);
         else if (strcmp(a, "--hidden") == 0)
-            bad = parse_u64(v, 1, 8192, &o->hidden);
+            bad = ex_parse_u64(v, 1, 8192, &o->hidden);
         else if (strcmp(a, "--batch") == 0)
-            bad = parse_u64(v, 1, 65536, &o->batch);
+            bad = ex_parse_u64(v, 1, 65536, &o->batch);
         else if (strcmp(a, "--lr") == 0)
-            bad = parse_double(v, 0.0, 1.0, &o->lr);
+            bad = ex_parse_double(v, 0.0, 1.0, &o->lr);
         else if (strcmp(a, "--weight-decay") == 0)
-            bad = parse_double(v, 0.0, 10.0, &o->weight_decay);
+            bad = ex_parse_double(v, 0.0, 10.0, &o->weight_decay);
         else if (strcmp(a, "--threads") == 0)
-            bad = parse_u64(v, 0, TG_MAX_THREADS, &o->threads);
+            bad = ex_parse_u64(v, 0, TG_MAX_THREADS, &o->threads);
         else if (strcmp(a, "--save") == 0)
             bad = !(o->save = v);
         else if (strcmp(a, "--resume") == 0)
             bad = !(o->resume = v);
         else if (strcmp(a, "--stop-after") == 0)
-            bad = parse_u64(v, 1, 10000, &o->stop_after);
+            bad = ex_parse_u64(v, 1, 10000, &o->stop_after);
         else {
             fprintf(stderr, "fashion_mnist: unknown option %s\n", a);
             return -1;
         }
         if (bad) {
-            fprintf(stderr, "fashion_mnist: bad or missing value for %s%s%s\n", a,
-                    v ? ": " : "", v ? v : "");
+            ex_bad_value("fashion_mnist", a, v);
             return -1;
         }
     }
@@ -306,13 +282,6 @@ static int parse(int argc, char **argv, options *o)
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
-
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Loads both splits: 0, 2 after saying how to install the data when a file is missing,
  * 1 when one is damaged. */
@@ -342,13 +311,13 @@ static tg_status train(run *r, const options *o, tg_tape *tape, const split *tes
     tg_status s = TG_OK;
     tg_progress_start(&p, "train", tg_optim_steps(r->opt), o->epochs * tg_batches_per_epoch(r->batches));
     while (s == TG_OK && r->epoch < last) {
-        const double t0 = seconds();
+        const double t0 = ex_seconds();
         double loss;
         if ((s = train_epoch(r, tape, &p, &loss)) != TG_OK || (s = accuracy(r, tape, test, acc)) != TG_OK)
             break;
         r->epoch++;
         printf("epoch %3llu  loss %.4f  test accuracy %.4f  %5.1f s\n",
-               (unsigned long long)r->epoch, loss, *acc, seconds() - t0);
+               (unsigned long long)r->epoch, loss, *acc, ex_seconds() - t0);
         fflush(stdout);
         if (o->save)
             s = tg_checkpoint_save(r->ckpt, o->save);
@@ -383,7 +352,7 @@ static int run_all(const options *o, const split *train_set, const split *test_s
     if (s == TG_OK)
         s = train(&r, o, tape, test_set, &acc);
     if (s == TG_OK)
-        printf("test accuracy %.4f (%.1f s)\n", acc, seconds() - t0);
+        printf("test accuracy %.4f (%.1f s)\n", acc, ex_seconds() - t0);
     else
         fprintf(stderr, "fashion_mnist: %s (%s)\n", tg_last_error(), tg_strerror(s));
     tg_tape_free(tape);
@@ -393,7 +362,7 @@ static int run_all(const options *o, const split *train_set, const split *test_s
 
 int main(int argc, char **argv)
 {
-    const double t0 = seconds();
+    const double t0 = ex_seconds();
     options o;
     split train_set = { 0 }, test_set = { 0 };
     int rc = parse(argc, argv, &o);

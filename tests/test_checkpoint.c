@@ -118,6 +118,7 @@ typedef struct {
     uint64_t step;
     tg_pcg32 rng;
     float mom[NMOM];
+    uint64_t epoch;      /* registered by one of the foreign models only */
     tg_checkpoint *c;
 } model;
 
@@ -136,26 +137,47 @@ static void model_fill(model *m, uint64_t seed)
         m->mom[k] = (float)k - tg_pcg32_float(&g);
 }
 
-/* Registers the standard entries; `weight` and `bias` let a test rename or reshape. */
-static int model_init_as(model *m, uint64_t seed, const char *weight, size_t rows)
+/* How a model's registrations differ from the standard model's, which is all zero here:
+ * "model." with fc.weight [3,5] and fc.bias [3], tag "format" = 7, counter "step",
+ * generator "rng", "momentum" of NMOM floats, in that order. */
+typedef struct {
+    const char *weight;   /* the weight's name instead of "fc.weight" */
+    size_t rows;          /* the weight's rows instead of 3 */
+    uint64_t format;      /* the tag's value instead of 7 */
+    size_t n_mom;         /* floats of "momentum" instead of NMOM */
+    int step_is_tag;      /* "step" a tag (12) instead of a counter */
+    int no_rng;           /* no "rng" */
+    int epoch;            /* one more counter, "epoch", at the end */
+} variant;
+
+static const variant standard = { 0 };
+
+/* Registers the entries v describes; 0 when a call is refused (the last error says why). */
+static int model_init_as(model *m, uint64_t seed, const variant *v)
 {
     memset(m, 0, sizeof *m);
     m->ps = tg_params_new();
     m->c = tg_checkpoint_new();
-    if (!m->ps || !m->c || !tg_params_add(m->ps, weight, 2, (size_t[]){ rows, 5 }) ||
+    if (!m->ps || !m->c ||
+        !tg_params_add(m->ps, v->weight ? v->weight : "fc.weight", 2,
+                       (size_t[]){ v->rows ? v->rows : 3, 5 }) ||
         !tg_params_add(m->ps, "fc.bias", 1, (size_t[]){ 3 }))
         return 0;
     model_fill(m, seed);
+    m->epoch = 3;
     return tg_checkpoint_add_params(m->c, "model.", m->ps) == TG_OK &&
-           tg_checkpoint_add_tag(m->c, "format", 7) == TG_OK &&
-           tg_checkpoint_add_u64(m->c, "step", &m->step) == TG_OK &&
-           tg_checkpoint_add_rng(m->c, "rng", &m->rng) == TG_OK &&
-           tg_checkpoint_add_floats(m->c, "momentum", m->mom, NMOM) == TG_OK;
+           tg_checkpoint_add_tag(m->c, "format", v->format ? v->format : 7) == TG_OK &&
+           (v->step_is_tag ? tg_checkpoint_add_tag(m->c, "step", 12)
+                           : tg_checkpoint_add_u64(m->c, "step", &m->step)) == TG_OK &&
+           (v->no_rng || tg_checkpoint_add_rng(m->c, "rng", &m->rng) == TG_OK) &&
+           tg_checkpoint_add_floats(m->c, "momentum", m->mom, v->n_mom ? v->n_mom : NMOM) ==
+               TG_OK &&
+           (!v->epoch || tg_checkpoint_add_u64(m->c, "epoch", &m->epoch) == TG_OK);
 }
 
 static void model_init(model *m, uint64_t seed)
 {
-    cr_assert(model_init_as(m, seed, "fc.weight", 3), "%s", tg_last_error());
+    cr_assert(model_init_as(m, seed, &standard), "%s", tg_last_error());
 }
 
 static void model_free(model *m)
@@ -205,9 +227,9 @@ static unsigned char *saved_image(uint64_t seed, size_t *len)
 }
 
 /* Loads an image into a fresh model 2 and checks the refusal: status, message fragments,
- * and every registered byte unchanged. */
-static void expect_refused(const unsigned char *img, size_t len, tg_status want,
-                           const char *frag1, const char *frag2)
+ * and every registered byte unchanged. `row` names the case in every failure. */
+static void expect_refused(const char *row, const unsigned char *img, size_t len,
+                           tg_status want, const char *frag1, const char *frag2)
 {
     model m;
     snapshot before, after;
@@ -216,14 +238,16 @@ static void expect_refused(const unsigned char *img, size_t len, tg_status want,
     snap(&m, &before);
     s = tg_checkpoint_load_buffer(m.c, img, len);
     snap(&m, &after);
-    cr_expect_eq(s, want, "status %s, want %s: %s", tg_strerror(s), tg_strerror(want),
-                 tg_last_error());
-    cr_expect_eq(tg_last_status(), want);
-    cr_expect(same_snap(&before, &after), "a refused load changed the model");
+    cr_expect_eq(s, want, "%s: status %s, want %s: %s", row, tg_strerror(s),
+                 tg_strerror(want), tg_last_error());
+    cr_expect_eq(tg_last_status(), want, "%s", row);
+    cr_expect(same_snap(&before, &after), "%s: a refused load changed the model", row);
     if (frag1)
-        cr_expect(strstr(tg_last_error(), frag1), "\"%s\" not in: %s", frag1, tg_last_error());
+        cr_expect(strstr(tg_last_error(), frag1), "%s: \"%s\" not in: %s", row, frag1,
+                  tg_last_error());
     if (frag2)
-        cr_expect(strstr(tg_last_error(), frag2), "\"%s\" not in: %s", frag2, tg_last_error());
+        cr_expect(strstr(tg_last_error(), frag2), "%s: \"%s\" not in: %s", row, frag2,
+                  tg_last_error());
     model_free(&m);
 }
 
@@ -513,7 +537,8 @@ Test(checkpoint, bytes_past_the_end_are_corruption)
     size_t len;
     unsigned char *img = saved_image(1, &len), *longer = calloc(len + 3, 1);
     memcpy(longer, img, len);
-    expect_refused(longer, len + 3, TG_ERR_CORRUPT, "<buffer>", "past the end");
+    expect_refused("3 zero bytes appended", longer, len + 3, TG_ERR_CORRUPT, "<buffer>",
+                   "past the end");
     free(longer);
     free(img);
 }
@@ -522,9 +547,11 @@ Test(checkpoint, wrong_magic_is_a_format_error)
 {
     size_t len;
     unsigned char *img = saved_image(1, &len);
-    expect_refused((const unsigned char *)"PK\x03\x04", 4, TG_ERR_FORMAT, "wrong magic", NULL);
+    expect_refused("a zip header", (const unsigned char *)"PK\x03\x04", 4, TG_ERR_FORMAT,
+                   "wrong magic", NULL);
     img[3] = 'X';
-    expect_refused(img, len, TG_ERR_FORMAT, "not a tapegrad checkpoint", NULL);
+    expect_refused("magic byte 3 changed", img, len, TG_ERR_FORMAT,
+                   "not a tapegrad checkpoint", NULL);
     free(img);
 }
 
@@ -535,10 +562,10 @@ Test(checkpoint, wrong_version_is_a_version_error)
     /* a well-formed file of a later version, CRC and all */
     put32(img + 8, 2);
     put32(img + len - 4, crc32_ref(img, len - 4));
-    expect_refused(img, len, TG_ERR_VERSION, "version 2", "reads version 1");
+    expect_refused("version 2", img, len, TG_ERR_VERSION, "version 2", "reads version 1");
     put32(img + 8, 0);
     put32(img + len - 4, crc32_ref(img, len - 4));
-    expect_refused(img, len, TG_ERR_VERSION, "version 0", NULL);
+    expect_refused("version 0", img, len, TG_ERR_VERSION, "version 0", NULL);
     free(img);
 }
 
@@ -571,124 +598,46 @@ Test(checkpoint, refusals_name_the_file)
 
 /* ---- files of another model ------------------------------------------------------------- */
 
-/* Saves a model registered by `reg` and loads it into the standard model 2. */
-static void expect_foreign(int (*reg)(model *), tg_status want, const char *frag1,
-                           const char *frag2)
-{
-    tmpdir t;
-    model other;
-    unsigned char *img;
-    size_t len;
-    tmp_make(&t);
-    memset(&other, 0, sizeof other);
-    cr_assert(reg(&other), "%s", tg_last_error());
-    cr_assert_eq(tg_checkpoint_save(other.c, t.path), TG_OK, "%s", tg_last_error());
-    img = read_file(t.path, &len);
-    expect_refused(img, len, want, frag1, frag2);
-    free(img);
-    model_free(&other);
-    tmp_remove(&t);
-}
+/* Each row saves a model registered as `other` describes and loads the file into the
+ * standard model 2, which must refuse it. */
+static const struct {
+    const char *row;
+    variant other;
+    tg_status want;
+    const char *frag1, *frag2;
+} foreign[] = {
+    { "renamed entry", { .weight = "fc.W" }, TG_ERR_MISMATCH, "\"model.fc.W\"", "<buffer>" },
+    { "reshaped entry", { .rows = 4 }, TG_ERR_SHAPE, "\"model.fc.weight\" is [4,5] in the file",
+      "[3,5] in the checkpoint" },
+    { "shorter float array", { .n_mom = NMOM - 1 }, TG_ERR_SHAPE,
+      "\"momentum\" is [4] in the file", "[5] in the checkpoint" },
+    { "extra entry", { .epoch = 1 }, TG_ERR_MISMATCH, "\"epoch\"", "does not register" },
+    { "missing entry", { .no_rng = 1 }, TG_ERR_MISMATCH, "\"rng\"", "missing" },
+    { "other tag value", { .format = 8 }, TG_ERR_MISMATCH, "tag \"format\" is 8 in the file",
+      "7 in the checkpoint" },
+    { "other entry type", { .step_is_tag = 1 }, TG_ERR_MISMATCH,
+      "\"step\" is a tag in the file", "a counter in the checkpoint" },
+};
 
-static int reg_renamed(model *m) { return model_init_as(m, 1, "fc.W", 3); }
-static int reg_reshaped(model *m) { return model_init_as(m, 1, "fc.weight", 4); }
-
-static int reg_extra(model *m)
+Test(checkpoint, files_of_another_model_are_refused_naming_the_entry)
 {
-    static uint64_t epoch = 3;
-    return model_init_as(m, 1, "fc.weight", 3) &&
-           tg_checkpoint_add_u64(m->c, "epoch", &epoch) == TG_OK;
-}
-
-static int reg_missing(model *m)
-{
-    memset(m, 0, sizeof *m);
-    m->ps = tg_params_new();
-    m->c = tg_checkpoint_new();
-    return tg_params_add(m->ps, "fc.weight", 2, (size_t[]){ 3, 5 }) &&
-           tg_params_add(m->ps, "fc.bias", 1, (size_t[]){ 3 }) &&
-           tg_checkpoint_add_params(m->c, "model.", m->ps) == TG_OK &&
-           tg_checkpoint_add_tag(m->c, "format", 7) == TG_OK &&
-           tg_checkpoint_add_u64(m->c, "step", &m->step) == TG_OK &&
-           tg_checkpoint_add_floats(m->c, "momentum", m->mom, NMOM) == TG_OK;   /* no rng */
-}
-
-static int reg_other_tag(model *m)
-{
-    memset(m, 0, sizeof *m);
-    m->ps = tg_params_new();
-    m->c = tg_checkpoint_new();
-    return tg_params_add(m->ps, "fc.weight", 2, (size_t[]){ 3, 5 }) &&
-           tg_params_add(m->ps, "fc.bias", 1, (size_t[]){ 3 }) &&
-           tg_checkpoint_add_params(m->c, "model.", m->ps) == TG_OK &&
-           tg_checkpoint_add_tag(m->c, "format", 8) == TG_OK &&
-           tg_checkpoint_add_u64(m->c, "step", &m->step) == TG_OK &&
-           tg_checkpoint_add_rng(m->c, "rng", &m->rng) == TG_OK &&
-           tg_checkpoint_add_floats(m->c, "momentum", m->mom, NMOM) == TG_OK;
-}
-
-/* "step" saved as a tag rather than a counter */
-static int reg_retyped(model *m)
-{
-    memset(m, 0, sizeof *m);
-    m->ps = tg_params_new();
-    m->c = tg_checkpoint_new();
-    return tg_params_add(m->ps, "fc.weight", 2, (size_t[]){ 3, 5 }) &&
-           tg_params_add(m->ps, "fc.bias", 1, (size_t[]){ 3 }) &&
-           tg_checkpoint_add_params(m->c, "model.", m->ps) == TG_OK &&
-           tg_checkpoint_add_tag(m->c, "format", 7) == TG_OK &&
-           tg_checkpoint_add_tag(m->c, "step", 12) == TG_OK &&
-           tg_checkpoint_add_rng(m->c, "rng", &m->rng) == TG_OK &&
-           tg_checkpoint_add_floats(m->c, "momentum", m->mom, NMOM) == TG_OK;
-}
-
-static int reg_short_floats(model *m)
-{
-    memset(m, 0, sizeof *m);
-    m->ps = tg_params_new();
-    m->c = tg_checkpoint_new();
-    return tg_params_add(m->ps, "fc.weight", 2, (size_t[]){ 3, 5 }) &&
-           tg_params_add(m->ps, "fc.bias", 1, (size_t[]){ 3 }) &&
-           tg_checkpoint_add_params(m->c, "model.", m->ps) == TG_OK &&
-           tg_checkpoint_add_tag(m->c, "format", 7) == TG_OK &&
-           tg_checkpoint_add_u64(m->c, "step", &m->step) == TG_OK &&
-           tg_checkpoint_add_rng(m->c, "rng", &m->rng) == TG_OK &&
-           tg_checkpoint_add_floats(m->c, "momentum", m->mom, NMOM - 1) == TG_OK;
-}
-
-Test(checkpoint, renamed_entry_is_a_mismatch)
-{
-    expect_foreign(reg_renamed, TG_ERR_MISMATCH, "\"model.fc.W\"", "<buffer>");
-}
-
-Test(checkpoint, reshaped_entry_is_a_shape_error_naming_both_shapes)
-{
-    expect_foreign(reg_reshaped, TG_ERR_SHAPE, "\"model.fc.weight\" is [4,5] in the file",
-                   "[3,5] in the checkpoint");
-    expect_foreign(reg_short_floats, TG_ERR_SHAPE, "\"momentum\" is [4] in the file",
-                   "[5] in the checkpoint");
-}
-
-Test(checkpoint, extra_entry_is_a_mismatch)
-{
-    expect_foreign(reg_extra, TG_ERR_MISMATCH, "\"epoch\"", "does not register");
-}
-
-Test(checkpoint, missing_entry_is_a_mismatch)
-{
-    expect_foreign(reg_missing, TG_ERR_MISMATCH, "\"rng\"", "missing");
-}
-
-Test(checkpoint, other_tag_value_is_a_mismatch)
-{
-    expect_foreign(reg_other_tag, TG_ERR_MISMATCH, "tag \"format\" is 8 in the file",
-                   "7 in the checkpoint");
-}
-
-Test(checkpoint, other_entry_type_is_a_mismatch)
-{
-    expect_foreign(reg_retyped, TG_ERR_MISMATCH, "\"step\" is a tag in the file",
-                   "a counter in the checkpoint");
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        tmpdir t;
+        model other;
+        unsigned char *img;
+        size_t len;
+        tmp_make(&t);
+        cr_assert(model_init_as(&other, 1, &foreign[i].other), "%s: %s", foreign[i].row,
+                  tg_last_error());
+        cr_assert_eq(tg_checkpoint_save(other.c, t.path), TG_OK, "%s: %s", foreign[i].row,
+                     tg_last_error());
+        img = read_file(t.path, &len);
+        expect_refused(foreign[i].row, img, len, foreign[i].want, foreign[i].frag1,
+                       foreign[i].frag2);
+        free(img);
+        model_free(&other);
+        tmp_remove(&t);
+    }
 }
 
 Test(checkpoint, entries_match_by_name_in_any_order)
@@ -727,102 +676,88 @@ typedef struct {
     size_t n;
 } image;
 
-static void im_header(image *im, uint32_t count)
+/* A crafted file: a header announcing `count` entries, the body's fields, then the
+ * length and the CRC that make it pass the checks of the file as a whole. */
+typedef struct {
+    char kind;           /* 'w' a u32, 'q' a u64, 's' the bytes of str; 0 ends the body */
+    uint64_t v;          /* the number, or the length of str */
+    const char *str;
+} field;
+
+enum { MAX_FIELDS = 12 };   /* a body ends at the first kind 0 or after MAX_FIELDS */
+
+#define W(x) { 'w', (x), NULL }
+#define Q(x) { 'q', (x), NULL }
+#define S(s) { 's', sizeof(s) - 1, (s) }
+/* an entry's type, rank, name length and name (a string literal) */
+#define ENTRY(type, rank, name) W(type), W(rank), W(sizeof(name) - 1), S(name)
+
+static void im_build(image *im, uint32_t count, const field *body)
 {
     memcpy(im->b, "\x89TGCKPT\n", 8);
     put32(im->b + 8, 1);
     put32(im->b + 12, count);
     im->n = 24;
-}
-
-static void im_u32(image *im, uint32_t v) { put32(im->b + im->n, v), im->n += 4; }
-static void im_u64(image *im, uint64_t v) { put64(im->b + im->n, v), im->n += 8; }
-static void im_bytes(image *im, const void *p, size_t n) { memcpy(im->b + im->n, p, n), im->n += n; }
-
-static void im_entry(image *im, uint32_t type, uint32_t rank, const char *name)
-{
-    im_u32(im, type);
-    im_u32(im, rank);
-    im_u32(im, (uint32_t)strlen(name));
-    im_bytes(im, name, strlen(name));
-}
-
-static void im_finish(image *im)
-{
+    for (const field *f = body; f < body + MAX_FIELDS && f->kind; f++) {
+        const size_t size = f->kind == 'w' ? 4 : f->kind == 'q' ? 8 : (size_t)f->v;
+        cr_assert_leq(im->n + size + 4, sizeof im->b);
+        if (f->kind == 'w')
+            put32(im->b + im->n, (uint32_t)f->v);
+        else if (f->kind == 'q')
+            put64(im->b + im->n, f->v);
+        else
+            memcpy(im->b + im->n, f->str, size);
+        im->n += size;
+    }
     put64(im->b + 16, im->n + 4);
     put32(im->b + im->n, crc32_ref(im->b, im->n));
     im->n += 4;
 }
 
+static const struct {
+    const char *row;
+    uint32_t count;      /* entries the header announces */
+    field body[MAX_FIELDS];
+    tg_status want;
+    const char *frag;
+} crafted[] = {
+    { "more entries announced than present", 1, { { 0 } }, TG_ERR_FORMAT,
+      "entry 0 of 1 runs past the end" },
+    { "a name of length 0", 1, { W(2), W(0), W(0) }, TG_ERR_FORMAT, "name of 0 bytes" },
+    { "a name longer than the maximum", 1, { W(2), W(0), W(0xFFFFFFFFu) }, TG_ERR_FORMAT,
+      "name of 4294967295 bytes" },
+    { "a name that runs past the end", 1, { W(2), W(0), W(100), S("step") }, TG_ERR_FORMAT,
+      "runs past the end" },
+    { "an unknown type", 1, { ENTRY(9, 0, "step"), Q(1) }, TG_ERR_FORMAT, "unknown type 9" },
+    { "a rank above the maximum", 1, { ENTRY(1, 5, "momentum") }, TG_ERR_FORMAT, "rank 5" },
+    { "a counter with a rank", 1, { ENTRY(2, 1, "step"), Q(1), Q(1) }, TG_ERR_FORMAT,
+      "rank 1" },
+    { "a zero dimension", 1, { ENTRY(1, 1, "momentum"), Q(0) }, TG_ERR_FORMAT,
+      "zero or too large" },
+    { "dimensions whose product overflows 64 bits", 1,
+      { ENTRY(1, 2, "momentum"), Q(1ull << 32), Q(1ull << 31) }, TG_ERR_FORMAT,
+      "zero or too large" },
+    { "2^40 floats announced, none present", 1, { ENTRY(1, 1, "momentum"), Q(1ull << 40) },
+      TG_ERR_FORMAT, "run past the end" },
+    { "the same entry twice", 2, { ENTRY(2, 0, "step"), Q(1), ENTRY(2, 0, "step"), Q(2) },
+      TG_ERR_FORMAT, "appears twice" },
+    { "bytes after the last entry", 1, { ENTRY(2, 0, "step"), Q(1), W(0) }, TG_ERR_FORMAT,
+      "4 bytes follow the last" },
+    /* a name that is not printable is shown with '?' in the message */
+    { "an unprintable name", 1, { ENTRY(2, 0, "a\nb\x01"), Q(1) }, TG_ERR_MISMATCH,
+      "\"a?b?\"" },
+    /* the header alone, with the length and CRC of an empty checkpoint, is consistent:
+     * what it lacks is every registered entry */
+    { "the header alone", 0, { { 0 } }, TG_ERR_MISMATCH, "missing" },
+};
+
 Test(checkpoint, inconsistent_layouts_are_format_errors)
 {
-    image im;
-    /* more entries announced than present */
-    im_header(&im, 1);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "entry 0 of 1 runs past the end", NULL);
-    /* a name of length 0, and one longer than the maximum */
-    im_header(&im, 1);
-    im_u32(&im, 2), im_u32(&im, 0), im_u32(&im, 0);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "name of 0 bytes", NULL);
-    im_header(&im, 1);
-    im_u32(&im, 2), im_u32(&im, 0), im_u32(&im, 0xFFFFFFFFu);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "name of 4294967295 bytes", NULL);
-    /* a name that runs past the end */
-    im_header(&im, 1);
-    im_u32(&im, 2), im_u32(&im, 0), im_u32(&im, 100), im_bytes(&im, "step", 4);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "runs past the end", NULL);
-    /* unknown type; rank above the maximum; a counter with a rank */
-    im_header(&im, 1);
-    im_entry(&im, 9, 0, "step"), im_u64(&im, 1);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "unknown type 9", NULL);
-    im_header(&im, 1);
-    im_entry(&im, 1, 5, "momentum");
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "rank 5", NULL);
-    im_header(&im, 1);
-    im_entry(&im, 2, 1, "step"), im_u64(&im, 1), im_u64(&im, 1);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "rank 1", NULL);
-    /* a zero dimension; dimensions whose product overflows 64 bits */
-    im_header(&im, 1);
-    im_entry(&im, 1, 1, "momentum"), im_u64(&im, 0);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "zero or too large", NULL);
-    im_header(&im, 1);
-    im_entry(&im, 1, 2, "momentum"), im_u64(&im, 1ull << 32), im_u64(&im, 1ull << 31);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "zero or too large", NULL);
-    /* data longer than the file: 2^40 floats announced, none present */
-    im_header(&im, 1);
-    im_entry(&im, 1, 1, "momentum"), im_u64(&im, 1ull << 40);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "run past the end", NULL);
-    /* the same entry twice */
-    im_header(&im, 2);
-    im_entry(&im, 2, 0, "step"), im_u64(&im, 1);
-    im_entry(&im, 2, 0, "step"), im_u64(&im, 2);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "appears twice", NULL);
-    /* bytes after the last entry */
-    im_header(&im, 1);
-    im_entry(&im, 2, 0, "step"), im_u64(&im, 1), im_u32(&im, 0);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_FORMAT, "4 bytes follow the last", NULL);
-    /* a name that is not printable is shown with '?' in the message */
-    im_header(&im, 1);
-    im_entry(&im, 2, 0, "a\nb\x01"), im_u64(&im, 1);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_MISMATCH, "\"a?b?\"", NULL);
-    /* and the header alone, with the length and CRC of an empty checkpoint, is consistent:
-     * what it lacks is every registered entry */
-    im_header(&im, 0);
-    im_finish(&im);
-    expect_refused(im.b, im.n, TG_ERR_MISMATCH, "missing", NULL);
+    for (size_t i = 0; i < sizeof crafted / sizeof crafted[0]; i++) {
+        image im;
+        im_build(&im, crafted[i].count, crafted[i].body);
+        expect_refused(crafted[i].row, im.b, im.n, crafted[i].want, crafted[i].frag, NULL);
+    }
 }
 
 Test(checkpoint, an_empty_checkpoint_round_trips)
@@ -1045,7 +980,7 @@ Test(checkpoint, every_allocation_failure_is_clean)
     cr_assert_eq(k.live, 0);
     for (size_t n = 1; n <= build; n++) {
         k = (counter){ 0, n, 0 };
-        cr_expect(!model_init_as(&m, 1, "fc.weight", 3), "allocation %zu of %zu", n, build);
+        cr_expect(!model_init_as(&m, 1, &standard), "allocation %zu of %zu", n, build);
         cr_expect_eq(tg_last_status(), TG_ERR_NOMEM, "allocation %zu: %s", n, tg_last_error());
         model_free(&m);
         cr_expect_eq(k.live, 0, "allocation %zu of %zu refused: %ld blocks leaked", n, build,

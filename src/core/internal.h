@@ -97,4 +97,9 @@ int tg__local_axis_ok(const char *who, size_t outer, size_t n, size_t inner, con
 int tg__local_vjp_ok(const char *who, size_t n, const double *y, const double *dy,
                      const double *dx);
 
+/* --- rule validation (registry.c), shared by tg_rule_register and tg_apply --- */
+/* TG_OK, or the status with "<who>: <rule>: <reason>" recorded; formats nothing when
+ * the rule is well formed. */
+tg_status tg__check_rule(const tg_rule *r, const char *who);
+
 #endif

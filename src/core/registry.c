@@ -32,31 +32,34 @@ static const tg_rule *find_locked(const char *name)
     return NULL;
 }
 
-static tg_status check_rule(const tg_rule *r)
+/* The one validation of a rule's fields, for tg_rule_register (once) and tg_apply (every
+ * application, registered rule or not), so that a malformed rule is refused before any
+ * of its fields is used. On the hot path: a handful of comparisons when the rule is
+ * well formed; only a refusal formats a message. */
+tg_status tg__check_rule(const tg_rule *r, const char *who)
 {
     if (!r)
-        return tg__fail(TG_ERR_NULL, "tg_rule_register: rule is NULL");
+        return tg__fail(TG_ERR_NULL, "%s: rule is NULL", who);
     if (!r->name || !r->name[0])
-        return tg__fail(TG_ERR_NULL, "tg_rule_register: rule has no name");
+        return tg__fail(TG_ERR_NULL, "%s: rule has no name", who);
     if (!r->infer || !r->forward || !r->backward)
-        return tg__fail(TG_ERR_NULL, "tg_rule_register: %s: infer, forward and backward "
-                        "are required", r->name);
+        return tg__fail(TG_ERR_NULL, "%s: %s: infer, forward and backward are required", who,
+                        r->name);
     if (r->arity < 1 || r->arity > TG_MAX_ARITY)
-        return tg__fail(TG_ERR_ARITY, "tg_rule_register: %s: arity %zu is outside 1..%d",
-                        r->name, r->arity, TG_MAX_ARITY);
+        return tg__fail(TG_ERR_ARITY, "%s: %s: arity %zu is outside 1..%d", who, r->name,
+                        r->arity, TG_MAX_ARITY);
     if (r->n_params > TG_MAX_PARAMS)
-        return tg__fail(TG_ERR_ARITY, "tg_rule_register: %s: %zu parameters, at most %d",
-                        r->name, r->n_params, TG_MAX_PARAMS);
+        return tg__fail(TG_ERR_ARITY, "%s: %s: %zu parameters, at most %d", who, r->name,
+                        r->n_params, TG_MAX_PARAMS);
     for (size_t i = 0; i < r->n_params; i++)
         if (!r->param_names[i])
-            return tg__fail(TG_ERR_NULL, "tg_rule_register: %s: parameter %zu has no name",
-                            r->name, i);
+            return tg__fail(TG_ERR_NULL, "%s: %s: parameter %zu has no name", who, r->name, i);
     return TG_OK;
 }
 
 tg_status tg_rule_register(const tg_rule *rule)
 {
-    tg_status s = check_rule(rule);
+    tg_status s = tg__check_rule(rule, "tg_rule_register");
     if (s != TG_OK)
         return s;
     pthread_mutex_lock(&lock);

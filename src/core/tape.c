@@ -434,39 +434,6 @@ static tg_status rule_fail(tg_tape *t, const tg_node *node, tg_status s, const c
                      node->why ? node->why : tg_strerror(s), params, shapes);
 }
 
-/* tg_apply takes any rule tg_rule_register would take, registered or not: the same
- * checks, a handful of comparisons per application, so a malformed rule is refused
- * before any of its fields is used. */
-static tg_status check_rule(tg_tape *t, const tg_rule *r)
-{
-    if (r && r->name && r->name[0] && r->infer && r->forward && r->backward &&
-        r->arity - 1 < TG_MAX_ARITY && r->n_params <= TG_MAX_PARAMS) {
-        size_t i = 0;
-        while (i < r->n_params && r->param_names[i])
-            i++;
-        if (i == r->n_params)
-            return TG_OK;
-    }
-    if (!r)
-        return tape_fail(t, TG_ERR_NULL, "tg_apply: rule is NULL");
-    if (!r->name || !r->name[0])
-        return tape_fail(t, TG_ERR_NULL, "tg_apply: rule has no name");
-    if (!r->infer || !r->forward || !r->backward)
-        return tape_fail(t, TG_ERR_NULL,
-                         "tg_apply: %s: infer, forward and backward are required", r->name);
-    if (r->arity < 1 || r->arity > TG_MAX_ARITY)
-        return tape_fail(t, TG_ERR_ARITY, "tg_apply: %s: arity %zu is outside 1..%d", r->name,
-                         r->arity, TG_MAX_ARITY);
-    if (r->n_params > TG_MAX_PARAMS)
-        return tape_fail(t, TG_ERR_ARITY, "tg_apply: %s: %zu parameters, at most %d", r->name,
-                         r->n_params, TG_MAX_PARAMS);
-    for (size_t i = 0; i < r->n_params; i++)
-        if (!r->param_names[i])
-            return tape_fail(t, TG_ERR_NULL, "tg_apply: %s: parameter %zu has no name", r->name,
-                             i);
-    return TG_OK;
-}
-
 /* Checks the inputs and copies them into the node; *needs_grad: does any carry one. */
 static tg_status take_inputs(tg_tape *t, tg_node *node, tg_tensor *const *inputs, size_t n,
                              int *needs_grad)
@@ -604,8 +571,10 @@ tg_tensor *tg_apply(tg_tape *t, const tg_rule *rule, tg_tensor *const *inputs, s
             refuse_busy(t, "tg_apply");
         return NULL;
     }
-    if (check_rule(t, rule) != TG_OK)
+    if (tg__check_rule(rule, "tg_apply") != TG_OK) {   /* any rule registration would take */
+        tg__tape_adopt_error(t);
         return NULL;
+    }
     rec = t->recording;   /* read once: a callback may change it */
     node = rec ? reserve_node(t) : &local;
     if (!node) {
