@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <tapegrad.h>
+#include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -938,33 +939,12 @@ Test(checkpoint, bad_registrations_are_refused_with_messages)
 
 /* ---- allocation failures ------------------------------------------------------------------ */
 
-typedef struct {
-    size_t calls, fail_at;
-    long live;
-} counter;
-
-static void *count_alloc(size_t n, void *ctx)
-{
-    counter *k = ctx;
-    if (++k->calls == k->fail_at)
-        return NULL;
-    k->live++;
-    return malloc(n);
-}
-
-static void count_free(void *p, void *ctx)
-{
-    counter *k = ctx;
-    k->live--;
-    free(p);
-}
-
 /* Every allocation of building, saving and loading a checkpoint, refused in turn: each
  * is TG_ERR_NOMEM, leaks nothing, leaves the file on disk and the model as they were. */
 Test(checkpoint, every_allocation_failure_is_clean)
 {
-    counter k = { 0, 0, 0 };
-    const tg_allocator hook = { count_alloc, count_free, &k };
+    tu_counter k = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &k };
     tmpdir t;
     model m, src;
     snapshot before, after;
@@ -979,7 +959,7 @@ Test(checkpoint, every_allocation_failure_is_clean)
     model_free(&m);
     cr_assert_eq(k.live, 0);
     for (size_t n = 1; n <= build; n++) {
-        k = (counter){ 0, n, 0 };
+        k = (tu_counter){ .fail_at = n };
         cr_expect(!model_init_as(&m, 1, &standard), "allocation %zu of %zu", n, build);
         cr_expect_eq(tg_last_status(), TG_ERR_NOMEM, "allocation %zu: %s", n, tg_last_error());
         model_free(&m);
@@ -988,7 +968,7 @@ Test(checkpoint, every_allocation_failure_is_clean)
     }
 
     /* saving over an existing file */
-    k = (counter){ 0, 0, 0 };
+    k = (tu_counter){ 0 };
     model_init(&src, 3);
     cr_assert_eq(tg_checkpoint_save(src.c, t.path), TG_OK, "%s", tg_last_error());
     old = read_file(t.path, &old_len);
