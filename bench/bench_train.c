@@ -325,9 +325,19 @@ static double thread_cpu_ns(void)
     return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-/* ns per step, by the wall clock and (*cpu) by the thread's CPU time. */
+/* ns per step, by the wall clock and (*cpu) by the thread's CPU time, after LEADIN_MS of
+ * untimed steps: after the pause between turns (settle) the second processor may have
+ * gone idle, and under a hypervisor an idle virtual CPU takes a while to run again; the
+ * lead-in brings the pool's workers back before the clock starts (torch_train.py's rep
+ * does the same). */
+#define LEADIN_MS 2.0
+
 static double repetition(step_fn step, void *ctx, size_t steps, double *cpu)
 {
+    const double l0 = bench_now_ns();
+    do
+        step(ctx);
+    while (bench_now_ns() - l0 < LEADIN_MS * 1e6);
     const double t0 = bench_now_ns(), c0 = thread_cpu_ns();
     for (size_t i = 0; i < steps; i++)
         step(ctx);
@@ -388,8 +398,10 @@ static ceilings sgemm_ceilings(void)
             A[i] = tg_pcg32_float(&rng) - 0.5f;
             B[i] = tg_pcg32_float(&rng) - 0.5f;
         }
-        c.blas = sgemm_gflops(1, A, B, C);
+        /* the built-in kernel first: OpenBLAS's threads, once used, spin a while
+         * (OPENBLAS_THREAD_TIMEOUT, torch_start) and would take the pool's core */
         c.builtin = sgemm_gflops(0, A, B, C);
+        c.blas = sgemm_gflops(1, A, B, C);
     }
     free(A), free(B), free(C);
     return c;
@@ -470,9 +482,15 @@ static int torch_start(torch_side *t, const char *python, const char *script, co
         snprintf(t->why, sizeof t->why, "cannot run %s: %s", python, strerror(errno));
         return 1;
     }
-    /* torch's OpenMP pool and its BLAS (OpenBLAS) read these when they start */
+    /* torch's OpenMP pool and its BLAS (OpenBLAS) read these when they start. OpenBLAS's
+     * idle threads otherwise spin (with sched_yield) for 2^28 cycles, about 0.1 s,
+     * after each call: across tapegrad's turn and against torch's own OpenMP threads.
+     * 2^4 cycles makes them sleep at once (measured: tapegrad's two-thread steps 0.5-0.7x
+     * of its one-thread steps with the default, 1.2-1.6x with this; torch's own
+     * two-thread steps faster too). */
     setenv("OMP_NUM_THREADS", th, 1);
     setenv("OPENBLAS_NUM_THREADS", th, 1);
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
     if ((e = bench_peer_start(&t->peer, argv)) != 0) {
         snprintf(t->why, sizeof t->why, "cannot run %s: %s", python, strerror(e));
         return e == ENOENT || e == EACCES;
@@ -624,25 +642,48 @@ static void settle(void)
         ;
 }
 
-/* Warm-up and repetitions in turn on both sides. */
-static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, outcome *o)
+/* One PyTorch repetition into *ns and *cpu. */
+static int torch_rep(torch_side *t, int id, double *ns, double *cpu)
+{
+    char line[256];
+    return torch_ask(t, line, sizeof line, "rep", "rep", id) &&
+           sscanf(line, "rep %lf %lf", ns, cpu) == 2;
+}
+
+/* Warm-up and repetitions on both sides: in turn, one repetition each (in_turn), or all of
+ * tapegrad's and then all of PyTorch's. In turn is fairer on a shared machine, whose
+ * load then falls on both sides alike; at two threads it is not: each side's idle
+ * threads (PyTorch's OpenMP threads above all) and the idle second processor leave
+ * their trace in the other side's next repetition (measured on this machine: tapegrad's
+ * two-thread steps 0.9-1.4x of its one-thread steps in turn, 1.6x in blocks). */
+static int time_both(step_fn step, void *ctx, torch_side *t, int id, int reps, int in_turn,
+                     outcome *o)
 {
     double a[MAX_REPS], b[MAX_REPS], ac[MAX_REPS], bc[MAX_REPS];
     char line[256];
     const size_t steps = o->steps = warm_up(step, ctx);
     o->torch_ns = o->torch_best = o->torch_cpu = NAN;
-    if (t->have && !torch_ask(t, line, sizeof line, "warm", "warmup", id))
+    if (in_turn && t->have && !torch_ask(t, line, sizeof line, "warm", "warmup", id))
         return 0;
     for (int r = 0; r < reps; r++) {
         const size_t a0 = atomic_load(&n_allocs);
-        settle();
+        if (in_turn)
+            settle();
         a[r] = repetition(step, ctx, steps, &ac[r]);
         o->allocs += atomic_load(&n_allocs) - a0;
-        if (t->have)
+        if (in_turn && t->have) {
             settle();
-        if (t->have && (!torch_ask(t, line, sizeof line, "rep", "rep", id) ||
-                        sscanf(line, "rep %lf %lf", &b[r], &bc[r]) != 2))
+            if (!torch_rep(t, id, &b[r], &bc[r]))
+                return 0;
+        }
+    }
+    if (!in_turn && t->have) {
+        settle();
+        if (!torch_ask(t, line, sizeof line, "warm", "warmup", id))
             return 0;
+        for (int r = 0; r < reps; r++)
+            if (!torch_rep(t, id, &b[r], &bc[r]))
+                return 0;
     }
     o->tg_ns = median(a, reps);   /* sorts: a[0] is then the fastest */
     o->tg_best = a[0];
@@ -776,15 +817,16 @@ static int run_threads(int threads, model *m, chain *c, const char *python, cons
     else if (!torch_start(&t, python, script, data, threads))
         return 0;
     load0 = load_average();
-    ceil = sgemm_ceilings();
     for (int i = 0; ok && i < N_MLP; i++)
         ok = check_mlp(&m[i], &t, i + 1, &o[i]) &&
-             time_both(model_step, &m[i], &t, i + 1, reps, &o[i]) &&
+             time_both(model_step, &m[i], &t, i + 1, reps, threads == 1, &o[i]) &&
              time_parts(&m[i], reps, &o[i]);
     ok = ok && check_chain(c, &t, N_MLP + 1, &o[N_MLP]) &&
-         time_both(chain_step, c, &t, N_MLP + 1, reps, &o[N_MLP]) && c->ok;
+         time_both(chain_step, c, &t, N_MLP + 1, reps, threads == 1, &o[N_MLP]) && c->ok;
     for (int i = 0; ok && i < N_MLP; i++)
         ok = !isnan(m[i].loss);
+    /* after the timed steps: OpenBLAS's threads, once used, spin a while (above) */
+    ceil = sgemm_ceilings();
     if (t.have && (st = bench_peer_stop(&t.peer)) != 0) {
         fprintf(stderr, "bench_train: the PyTorch side ended with status %d\n", st);
         ok = 0;
