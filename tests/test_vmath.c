@@ -185,6 +185,10 @@ static void compare_run(const kernel *k, tg__vm_isa isa, const float *x, const f
         gx[i] = (0.25f * (float)i - 3.0f) + gy[i] * d[i];
     expect_same(k, "value of _both", isa, x, yb, yr, n);
     expect_same(k, "gradient from _both's derivative", isa, x, gx, gxr, n);
+    for (size_t i = 0; i < n; i++)
+        gx[i] = 0.25f * (float)i - 3.0f;
+    tg__vsaved_grad(gy, d, gx, n);
+    expect_same(k, "gradient by tg__vsaved_grad", tg__vm_isa_best(), x, gx, gxr, n);
 }
 
 Test(vmath, every_isa_matches_the_scalar_loop_bit_for_bit)

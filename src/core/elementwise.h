@@ -120,26 +120,11 @@ typedef struct {
     float p;
 } tg__vec_job;
 
-/* gx[i] += gy[i] * d[i], blocked for GCC -O2 like the loops above */
-static inline void tg__vec_saved_grad(float *restrict gx, const float *restrict gy,
-                                      const float *restrict d, size_t len)
-{
-#ifdef __clang__
-#pragma STDC FP_CONTRACT OFF   /* a product then a sum, as the _grad kernels round them */
-#endif
-    size_t i = 0;
-    for (; TG__BLOCKED && i + TG__BLOCK <= len; i += TG__BLOCK)
-        for (size_t j = 0; j < TG__BLOCK; j++)
-            gx[i + j] += gy[i + j] * d[i + j];
-    for (; i < len; i++)
-        gx[i] += gy[i] * d[i];
-}
-
 static inline void tg__vec_range(size_t b, size_t e, void *ctx)
 {
     const tg__vec_job *j = ctx;
     if (j->saved)
-        tg__vec_saved_grad(j->gx + b, j->gy + b, j->saved + b, e - b);
+        tg__vsaved_grad(j->gy + b, j->saved + b, j->gx + b, e - b);
     else if (j->grad)
         j->grad(j->x + b, j->gy + b, j->gx + b, e - b, j->p);
     else if (j->d)

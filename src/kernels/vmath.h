@@ -53,6 +53,10 @@ typedef void (*tg__vm_both_isa_fn)(tg__vm_isa isa, const float *x, float *y, flo
     void tg__v##name##_ref(const float *x, float *y, size_t n, float p);                   \
     void tg__v##name##_grad_ref(const float *x, const float *gy, float *gx, size_t n, float p)
 
+/* gx[i] += gy[i] * d[i]: a smooth rule's backward from the derivative its forward kept
+ * (the _both kernels' d), with the bits the _grad kernel gives. */
+void tg__vsaved_grad(const float *gy, const float *d, float *gx, size_t n);
+
 TG__VM_DECLARE(tanh);
 TG__VM_DECLARE(sigmoid);
 TG__VM_DECLARE(softplus);
