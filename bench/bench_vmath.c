@@ -1,8 +1,9 @@
 /* The vector activation kernels alone (src/kernels/vmath.h), without the tape: ns per
- * element of the value kernel and of the fused backward (gx += gy * f'(x)) for each
- * instruction set this CPU runs, on 4096 inputs in [-4, 4) (bench_rules' inputs), and
- * of the per-element loops the rules ran before, the double local functions rounded to
- * float. Medians over repetitions, all measured in the same run.
+ * element of the value kernel, of the fused backward (gx += gy * f'(x)) and of the
+ * one-pass value and derivative (_both, what a rule's forward runs when a gradient will
+ * be wanted) for each instruction set this CPU runs, on 4096 inputs in [-4, 4)
+ * (bench_rules' inputs), and of the per-element loops the rules ran before, the double
+ * local functions rounded to float. Medians over repetitions, all measured in the same run.
  *
  *     bench_vmath [repetitions]       (default 21) */
 #define _POSIX_C_SOURCE 200809L
@@ -14,13 +15,14 @@
 
 enum { N = 4096, CALLS = 8, MAX_REPS = 1001 };
 
-static float x[N], y[N], gy[N], gx[N];
+static float x[N], y[N], gy[N], gx[N], d[N];
 static volatile float sink;
 
 typedef struct {
     const char *name;
     tg__vm_map_isa_fn map;
     tg__vm_grad_isa_fn grad;
+    tg__vm_both_isa_fn both;
     double (*local)(double x, double p); /* what the rules used to round, value */
     double (*dlocal)(double x, double p); /* and derivative */
     float p;
@@ -45,7 +47,8 @@ static double d_elu(double v, double p) { return tg_local_elu_deriv(v, p, NULL);
 static double d_safe_log(double v, double p) { return tg_local_safe_log_deriv(v, p, NULL); }
 static double d_smooth_abs(double v, double p) { return tg_local_smooth_abs_deriv(v, p, NULL); }
 
-#define K(n, p) { #n, tg__v##n##_isa, tg__v##n##_grad_isa, l_##n, d_##n, p }
+#define K(n, p)                                                                            \
+    { #n, tg__v##n##_isa, tg__v##n##_grad_isa, tg__v##n##_both_isa, l_##n, d_##n, p }
 static const kernel kernels[] = {
     K(tanh, 0.0f), K(sigmoid, 0.0f), K(softplus, 0.0f), K(silu, 0.0f), K(gelu, 0.0f),
     K(gelu_erf, 0.0f), K(elu, 1.0f), K(safe_log, 1e-6f), K(smooth_abs, 1e-6f),
@@ -57,7 +60,7 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-/* what = 0: value kernel, 1: backward kernel, 2 and 3: the old per-element loops */
+/* what = 0: value kernel, 1: backward kernel, 2 and 3: the old per-element loops, 4: both */
 static double run(const kernel *k, tg__vm_isa isa, int what)
 {
     const double t0 = bench_now_ns();
@@ -66,6 +69,8 @@ static double run(const kernel *k, tg__vm_isa isa, int what)
             k->map(isa, x, y, N, k->p);
         else if (what == 1)
             k->grad(isa, x, gy, gx, N, k->p);
+        else if (what == 4)
+            k->both(isa, x, y, d, N, k->p);
         else if (what == 2)
             for (size_t i = 0; i < N; i++)
                 y[i] = (float)k->local(x[i], k->p);
@@ -73,7 +78,7 @@ static double run(const kernel *k, tg__vm_isa isa, int what)
             for (size_t i = 0; i < N; i++)
                 gx[i] += gy[i] * (float)k->dlocal(x[i], k->p);
     }
-    sink = y[N - 1] + gx[N - 1];
+    sink = y[N - 1] + gx[N - 1] + d[N - 1];
     return (bench_now_ns() - t0) / (CALLS * N);
 }
 
@@ -107,7 +112,7 @@ int main(int argc, char **argv)
         if (tg__vm_isa_available((tg__vm_isa)isa)) {
             char head[32];
             snprintf(head, sizeof head, "%s value", tg__vm_isa_name((tg__vm_isa)isa));
-            printf(" %15s %9s", head, "grad");
+            printf(" %15s %9s %9s", head, "grad", "both");
         }
     printf("\n");
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
@@ -115,8 +120,9 @@ int main(int argc, char **argv)
                measure(&kernels[k], TG__VM_BASE, 3, reps));
         for (int isa = TG__VM_BASE; isa < TG__VM_N_ISA; isa++)
             if (tg__vm_isa_available((tg__vm_isa)isa))
-                printf(" %15.2f %9.2f", measure(&kernels[k], (tg__vm_isa)isa, 0, reps),
-                       measure(&kernels[k], (tg__vm_isa)isa, 1, reps));
+                printf(" %15.2f %9.2f %9.2f", measure(&kernels[k], (tg__vm_isa)isa, 0, reps),
+                       measure(&kernels[k], (tg__vm_isa)isa, 1, reps),
+                       measure(&kernels[k], (tg__vm_isa)isa, 4, reps));
         printf("\n");
     }
     return 0;
