@@ -49,20 +49,42 @@ static tg_status linear_forward(tg_node *n)
     return TG_OK;
 }
 
-/* db[i] += the sum over rows r of D[r, i], row by row. db and D never overlap (a
- * parameter's gradient and an output's); restrict and blocks of 8 let GCC -O2
- * vectorize the inner loop, which it otherwise leaves scalar behind an alias check it
- * will not add. Each db[i] receives the same additions in the same order either way. */
+/* db[i] += the sum over rows r of D[r, i], row by row: each db[i] receives the additions
+ * in row order, the same sums whatever the blocking. Blocks of 16 columns are summed down
+ * the rows in registers and stored once: adding each row into db in memory made every
+ * row wait for the previous row's store (a quarter of linear's backward on small
+ * layers). db and D never overlap (a parameter's gradient and an output's); restrict and
+ * the fixed-size blocks let GCC -O2 vectorize. */
+#define TG__BIAS_BLOCK 16
+/* unrolled, acc[] lives in registers (GCC -O2 otherwise keeps it on the stack) */
+#if defined(__clang__)
+#define TG__UNROLL_BLOCK _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TG__UNROLL_BLOCK _Pragma("GCC unroll 16")
+#else
+#define TG__UNROLL_BLOCK
+#endif
+
 static void add_rows(float *restrict db, const float *restrict D, size_t B, size_t out)
 {
-    for (size_t r = 0; r < B; r++) {
-        const float *restrict d = D + r * out;
-        size_t i = 0;
-        for (; i + 8 <= out; i += 8)
-            for (size_t j = 0; j < 8; j++)
-                db[i + j] += d[i + j];
-        for (; i < out; i++)
-            db[i] += d[i];
+    size_t i = 0;
+    for (; i + TG__BIAS_BLOCK <= out; i += TG__BIAS_BLOCK) {
+        float acc[TG__BIAS_BLOCK];
+        for (size_t j = 0; j < TG__BIAS_BLOCK; j++)
+            acc[j] = db[i + j];
+        for (size_t r = 0; r < B; r++) {
+            TG__UNROLL_BLOCK
+            for (size_t j = 0; j < TG__BIAS_BLOCK; j++)
+                acc[j] += D[r * out + i + j];
+        }
+        for (size_t j = 0; j < TG__BIAS_BLOCK; j++)
+            db[i + j] = acc[j];
+    }
+    for (; i < out; i++) {
+        float acc = db[i];
+        for (size_t r = 0; r < B; r++)
+            acc += D[r * out + i];
+        db[i] = acc;
     }
 }
 
