@@ -306,7 +306,7 @@ static void usage(FILE *f)
         "  --save-every N                also checkpoint every N steps\n"
         "  --stop-after N                stop after step N as if interrupted (with --save)\n"
         "  --resume FILE                 continue from a checkpoint\n"
-        "  --threads N                   threads for the matrix products, 0 = one per core (2)\n"
+        "  --threads N                   threads for the kernels, 0 = one per processor (2)\n"
         "  --help                        this text\n");
 }
 

@@ -229,7 +229,7 @@ static void usage(FILE *f)
         "  --batch B         batch size (128)\n"
         "  --lr LR           AdamW peak learning rate, cosine schedule (2e-3)\n"
         "  --weight-decay W  AdamW's decoupled weight decay (0.3)\n"
-        "  --threads N       threads for the matrix products, 0 = one per processor (2)\n"
+        "  --threads N       threads for the kernels, 0 = one per processor (2)\n"
         "  --save FILE       checkpoint at the end of every epoch\n"
         "  --resume FILE     continue from a checkpoint (same --epochs and --batch)\n"
         "  --stop-after N    stop after epoch N as if interrupted\n"
