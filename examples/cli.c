@@ -12,7 +12,9 @@ int ex_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     char *end;
     unsigned long long v;
-    if (!s || *s == '-' || *s == '\0')   /* strtoull would negate "-1" into a huge value */
+    /* digits only: strtoull skips leading spaces and negates "-1" (or " -1") into a
+     * huge value */
+    if (!s || *s < '0' || *s > '9')
         return -1;
     errno = 0;
     v = strtoull(s, &end, 10);

@@ -32,6 +32,7 @@ bad_value() {   # program option [value]: refused with status 2 and a message na
 for v in abc -1 12x 4294967296 ""; do bad_value ./examples/diffusion --train-steps "$v"; done
 for v in nan -nan inf -0.1 1.5 1e400 0x; do bad_value ./examples/diffusion --lr "$v"; done
 bad_value ./examples/diffusion --seed 18446744073709551616
+for v in " -1" " 7" "+7"; do bad_value ./examples/diffusion --seed "$v"; done
 bad_value ./examples/diffusion --batch 0
 bad_value ./examples/diffusion --batch 2.5
 bad_value ./examples/diffusion --samples 1
