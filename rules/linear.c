@@ -56,14 +56,6 @@ static tg_status linear_forward(tg_node *n)
  * layers). db and D never overlap (a parameter's gradient and an output's); restrict and
  * the fixed-size blocks let GCC -O2 vectorize. */
 #define TG__BIAS_BLOCK 16
-/* unrolled, acc[] lives in registers (GCC -O2 otherwise keeps it on the stack) */
-#if defined(__clang__)
-#define TG__UNROLL_BLOCK _Pragma("unroll")
-#elif defined(__GNUC__)
-#define TG__UNROLL_BLOCK _Pragma("GCC unroll 16")
-#else
-#define TG__UNROLL_BLOCK
-#endif
 
 static void add_rows(float *restrict db, const float *restrict D, size_t B, size_t out)
 {
@@ -73,7 +65,7 @@ static void add_rows(float *restrict db, const float *restrict D, size_t B, size
         for (size_t j = 0; j < TG__BIAS_BLOCK; j++)
             acc[j] = db[i + j];
         for (size_t r = 0; r < B; r++) {
-            TG__UNROLL_BLOCK
+            TG__UNROLL   /* acc[] in registers */
             for (size_t j = 0; j < TG__BIAS_BLOCK; j++)
                 acc[j] += D[r * out + i + j];
         }

@@ -13,6 +13,20 @@ void tg__free(void *ptr);
 /* a * b, or 0 with *overflow set when it does not fit in size_t */
 size_t tg__mul_size(size_t a, size_t b, int *overflow);
 
+/* --- loops --- */
+/* Before a loop over a small array that should live in registers (the transposes of
+ * the GEMM's pack_bt, linear's bias-gradient block): unrolled, it does. GCC -O2 does not
+ * unroll such loops by itself and kept the arrays in memory: packing a 64 x 64 B^T cost
+ * 0.66 us, a quarter of the product 65x64x64, and each row of the bias sum waited for
+ * the previous row's store. */
+#if defined(__clang__)
+#define TG__UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TG__UNROLL _Pragma("GCC unroll 16")
+#else
+#define TG__UNROLL
+#endif
+
 /* --- errors (error.c): thread-local last error --- */
 #if defined(__GNUC__) || defined(__clang__)
 #define TG__PRINTF(f, a) __attribute__((format(printf, f, a)))

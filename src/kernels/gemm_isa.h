@@ -16,6 +16,7 @@
 #define TAPEGRAD_KERNELS_GEMM_ISA_H
 
 #include <stddef.h>
+#include "internal.h"   /* TG__UNROLL */
 
 /* C[m,n] = alpha A B + beta C over one micro-tile, m <= mr, n <= nr, where
  * A(i,k) = a[i * rsa + k * csa] and B(k,j) = b[k * rsb + j], k < kc. beta 0 never reads
@@ -23,18 +24,6 @@
 typedef void (*tg__gemm_tile_fn)(size_t m, size_t n, size_t kc, const float *a, size_t rsa,
                                  size_t csa, const float *b, size_t rsb, float alpha,
                                  float beta, float *c, size_t ldc);
-
-/* Before a loop over an array of vector registers (the transposes of pack_bt): unrolled,
- * the array lives in registers. GCC -O2 does not unroll such loops by itself and kept
- * the arrays in memory, which made packing a 64 x 64 B^T cost 0.66 us, a quarter of the
- * product 65x64x64. */
-#if defined(__clang__)
-#define TG__UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define TG__UNROLL _Pragma("GCC unroll 16")
-#else
-#define TG__UNROLL
-#endif
 
 /* dst[k * nr + j] = b[j * ldb + k] for j < n <= nr, k < kc: a transposed B as the tile
  * kernel reads it (columns j >= n of dst are left as they are: the kernel masks them). */
