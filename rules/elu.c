@@ -15,7 +15,7 @@ static tg_status elu_forward(tg_node *n)
 {
     return tg__vec_forward(n, tg__velu, tg__velu_both);
 }
-static tg_status elu_backward(tg_node *n) { return tg__vec_backward(n, tg__velu_grad, elu_kink); }
+static tg_status elu_backward(tg_node *n) { return tg__vec_backward(n, elu_kink); }
 
 const tg_rule tg__rule_elu = {
     .name = "elu", .arity = 1, .n_params = 1, .param_names = { "alpha" },

@@ -37,7 +37,7 @@ static tg_status gelu_forward(tg_node *n)
 {
     return tg__vec_forward(n, tg__vgelu, tg__vgelu_both);
 }
-static tg_status gelu_backward(tg_node *n) { return tg__vec_backward(n, tg__vgelu_grad, NULL); }
+static tg_status gelu_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_gelu = {
     .name = "gelu", .arity = 1, .infer = tg_infer_same_shape,

@@ -36,10 +36,7 @@ static tg_status gelu_erf_forward(tg_node *n)
     return tg__vec_forward(n, tg__vgelu_erf, tg__vgelu_erf_both);
 }
 
-static tg_status gelu_erf_backward(tg_node *n)
-{
-    return tg__vec_backward(n, tg__vgelu_erf_grad, NULL);
-}
+static tg_status gelu_erf_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_gelu_erf = {
     .name = "gelu_erf", .arity = 1, .infer = tg_infer_same_shape,

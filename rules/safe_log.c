@@ -41,10 +41,7 @@ static tg_status safe_log_forward(tg_node *n)
     return tg__vec_forward(n, tg__vsafe_log, tg__vsafe_log_both);
 }
 
-static tg_status safe_log_backward(tg_node *n)
-{
-    return tg__vec_backward(n, tg__vsafe_log_grad, NULL);
-}
+static tg_status safe_log_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_safe_log = {
     .name = "safe_log", .arity = 1, .n_params = 1, .param_names = { "eps" },

@@ -11,10 +11,7 @@ static tg_status sigmoid_forward(tg_node *n)
     return tg__vec_forward(n, tg__vsigmoid, tg__vsigmoid_both);
 }
 
-static tg_status sigmoid_backward(tg_node *n)
-{
-    return tg__vec_backward(n, tg__vsigmoid_grad, NULL);
-}
+static tg_status sigmoid_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_sigmoid = {
     .name = "sigmoid", .arity = 1, .infer = tg_infer_same_shape,

@@ -19,7 +19,7 @@ static tg_status silu_forward(tg_node *n)
 {
     return tg__vec_forward(n, tg__vsilu, tg__vsilu_both);
 }
-static tg_status silu_backward(tg_node *n) { return tg__vec_backward(n, tg__vsilu_grad, NULL); }
+static tg_status silu_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_silu = {
     .name = "silu", .arity = 1, .infer = tg_infer_same_shape,

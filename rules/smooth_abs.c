@@ -19,10 +19,7 @@ static tg_status smooth_abs_forward(tg_node *n)
     return tg__vec_forward(n, tg__vsmooth_abs, tg__vsmooth_abs_both);
 }
 
-static tg_status smooth_abs_backward(tg_node *n)
-{
-    return tg__vec_backward(n, tg__vsmooth_abs_grad, NULL);
-}
+static tg_status smooth_abs_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_smooth_abs = {
     .name = "smooth_abs", .arity = 1, .n_params = 1, .param_names = { "eps" },

@@ -10,10 +10,7 @@ static tg_status softplus_forward(tg_node *n)
     return tg__vec_forward(n, tg__vsoftplus, tg__vsoftplus_both);
 }
 
-static tg_status softplus_backward(tg_node *n)
-{
-    return tg__vec_backward(n, tg__vsoftplus_grad, NULL);
-}
+static tg_status softplus_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_softplus = {
     .name = "softplus", .arity = 1, .infer = tg_infer_same_shape,

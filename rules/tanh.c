@@ -9,7 +9,7 @@ static tg_status tanh_forward(tg_node *n)
 {
     return tg__vec_forward(n, tg__vtanh, tg__vtanh_both);
 }
-static tg_status tanh_backward(tg_node *n) { return tg__vec_backward(n, tg__vtanh_grad, NULL); }
+static tg_status tanh_backward(tg_node *n) { return tg__vec_backward(n, NULL); }
 
 const tg_rule tg__rule_tanh = {
     .name = "tanh", .arity = 1, .infer = tg_infer_same_shape,

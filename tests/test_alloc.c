@@ -116,3 +116,45 @@ Test(alloc, every_allocation_failure_is_clean)
     }
     tg_set_allocator(NULL);
 }
+
+/* A smooth activation keeps its derivative for backward in the tape's arena: when that
+ * memory is refused, the application fails with TG_ERR_NOMEM like any other allocation
+ * of the step (a tensor of 8192 floats needs arena pieces of its own). */
+static tg_status tanh_run(tg_tensor *x)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *y;
+    tg_status s;
+    if (!t)
+        return tg_last_status();
+    y = tg_tanh(t, x);
+    s = y ? tg_backward(t, tg_sum(t, y), NULL) : tg_tape_status(t);
+    if (s == TG_OK)
+        s = tg_tape_status(t);
+    tg_tape_free(t);
+    return s;
+}
+
+Test(alloc, a_refused_kept_derivative_is_nomem)
+{
+    const size_t shape[1] = { 8192 };
+    tu_counter c = { 0 };
+    const tg_allocator hook = { tu_count_alloc, tu_count_free, &c };
+    tg_pcg32 rng;
+    tg_tensor *x;
+    size_t total;
+    tg_pcg32_seed(&rng, 11, 11);
+    x = tu_random(TG_PARAM, 1, shape, &rng, -3.0f, 3.0f);
+    cr_assert(x);
+    tg_set_allocator(&hook);
+    cr_assert_eq(tanh_run(x), TG_OK, "%s", tg_last_error());
+    total = c.calls;
+    for (size_t n = 1; n <= total; n++) {
+        c = (tu_counter){ 0, 0, n };
+        cr_expect_eq(tanh_run(x), TG_ERR_NOMEM, "allocation %zu of %zu refused: %s", n, total,
+                     tg_last_error());
+        cr_expect_eq(c.live, 0, "allocation %zu refused: %ld blocks leaked", n, c.live);
+    }
+    tg_set_allocator(NULL);
+    tg_tensor_free(x);
+}

@@ -113,9 +113,8 @@ TG__INLINE tg_status tg__map_backward(tg_node *n, tg__elem_fn df, tg__kink_fn ki
 
 typedef struct {
     tg__vm_map_fn map;     /* forward, value only */
-    tg__vm_both_fn both;   /* forward, value and derivative */
-    tg__vm_grad_fn grad;   /* backward from x */
-    const float *x, *gy, *saved;
+    tg__vm_both_fn both;   /* forward, value and derivative (when d is set) */
+    const float *x, *gy, *saved;   /* saved set: backward */
     float *y, *d, *gx;
     float p;
 } tg__vec_job;
@@ -125,8 +124,6 @@ static inline void tg__vec_range(size_t b, size_t e, void *ctx)
     const tg__vec_job *j = ctx;
     if (j->saved)
         tg__vsaved_grad(j->gy + b, j->saved + b, j->gx + b, e - b);
-    else if (j->grad)
-        j->grad(j->x + b, j->gy + b, j->gx + b, e - b, j->p);
     else if (j->d)
         j->both(j->x + b, j->y + b, j->d + b, e - b, j->p);
     else
@@ -134,29 +131,31 @@ static inline void tg__vec_range(size_t b, size_t e, void *ctx)
 }
 
 /* y = f(x) by a whole-array kernel, with f' kept for backward when x has a gradient; p
- * is the rule's first parameter (0 when it has none, which those kernels ignore). When
- * the tape cannot give memory for the derivative, backward computes it from x. */
+ * is the rule's first parameter (0 when it has none, which those kernels ignore). Memory
+ * for f' refused is TG_ERR_NOMEM, as any other allocation of the step. */
 TG__INLINE tg_status tg__vec_forward(tg_node *n, tg__vm_map_fn f, tg__vm_both_fn both)
 {
     const size_t len = n->out->size;
     tg__vec_job j = { .map = f, .both = both, .x = n->in[0]->data, .y = n->out->data,
                       .p = n->param[0] };
-    if (n->in[0]->grad && len > 0)
-        j.d = tg_node_scratch(n, len * sizeof(float));
+    if (n->in[0]->grad && len > 0 && !(j.d = tg_node_scratch(n, len * sizeof(float)))) {
+        n->why = "out of memory for the derivative kept for backward";
+        return TG_ERR_NOMEM;
+    }
     n->saved = j.d;
     tg__parallel_for(len, TG__VEC_GRAIN, tg__vec_range, &j);
     return TG_OK;
 }
 
-/* gx += gy * f'(x), from the derivative forward kept or by the whole-array kernel df,
- * and the kinks counted as tg__map_backward does when kink is non-NULL. */
-TG__INLINE tg_status tg__vec_backward(tg_node *n, tg__vm_grad_fn df, tg__kink_fn kink)
+/* gx += gy * f'(x) from the derivative forward kept (x has a gradient exactly when it
+ * did), and the kinks counted as tg__map_backward does when kink is non-NULL. */
+TG__INLINE tg_status tg__vec_backward(tg_node *n, tg__kink_fn kink)
 {
     const float *x = n->in[0]->data;
     const float *p = n->param;
     const size_t len = n->out->size;
-    if (n->in[0]->grad) {
-        tg__vec_job j = { .grad = df, .x = x, .gy = n->out->grad, .saved = n->saved,
+    if (n->in[0]->grad && n->saved) {
+        tg__vec_job j = { .x = x, .gy = n->out->grad, .saved = n->saved,
                           .gx = n->in[0]->grad, .p = p[0] };
         tg__parallel_for(len, TG__VEC_GRAIN, tg__vec_range, &j);
     }

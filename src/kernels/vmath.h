@@ -7,8 +7,10 @@
  *   tg__vNAME_grad(x, gy, gx, n, p)  gx[i] += gy[i] * f'(x[i])   (float product and sum)
  *   tg__vNAME_both(x, y, d, n, p)    y[i] = f(x[i]) and d[i] = f'(x[i]) in one pass
  * _both is what a rule's forward runs when a gradient will be wanted: the value and the
- * derivative share their exponential, and backward is then gx += gy * d, the same
- * float product and sum as _grad's, so the same bits.
+ * derivative share their exponential, and backward is then gx += gy * d
+ * (tg__vsaved_grad), the same float product and sum as _grad's, so the same bits. The
+ * rules no longer call _grad; it stays as the one-call backward the tests check that
+ * pair against, and bench_vmath times.
  * p is the rule's parameter (elu's alpha, safe_log's and smooth_abs's eps); the other
  * kernels ignore it. The arrays must not overlap.
  *
